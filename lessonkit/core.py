@@ -11,7 +11,7 @@ import torch
 
 # %% auto 0
 __all__ = ['default_device', 'set_seed', 'in_notebook', 'in_test', 'is_tty', 'use_full_data', 'repo_root', 'data_root',
-           'atomic_write', 'atomic_save', 'progress', 'report']
+           'atomic_write', 'atomic_save', 'progress', 'report', 'record_result']
 
 # %% ../nbs/00_core.ipynb 4
 def default_device() -> torch.device:
@@ -108,3 +108,13 @@ def progress(it, total: int | None = None, desc: str = '', leave: bool = False):
 def report(*args, **kwargs):
     "Print one line and flush it."
     print(*args, **kwargs, flush=True)
+
+# %% ../nbs/00_core.ipynb 23
+def record_result(lesson: str, metric: str, value: float, **extra) -> dict:
+    "Note the headline `metric` a lesson reached (appended to the file named by LESSONKIT_RESULTS, if set)."
+    import json
+    r = {'lesson': lesson, 'metric': metric, 'value': float(value), **extra}
+    fn = os.environ.get('LESSONKIT_RESULTS')
+    if fn:
+        with open(fn, 'a') as f: f.write(json.dumps(r) + '\n')
+    return r

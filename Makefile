@@ -1,0 +1,45 @@
+# Everything a student or CI needs, in two commands:
+#   make lessons   run every lesson notebook on the sample data, write executed copies to out/, print a table
+#   make test      run every notebook as a test (cells flagged `full` skipped) and pytest tests/
+# Both create (or reuse) the virtual environment .venv with the pinned versions in requirements.txt.
+SHELL  := /bin/bash
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.lessonkit-installed
+
+.PHONY: lessons test bench readme export clean-nbs check-sync install
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt settings.ini setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+lessons: $(STAMP)
+	$(PY) .ci/run_lessons.py
+
+test: $(STAMP)
+	$(PY) -m pytest tests/
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+# nbs/index.ipynb is the README: never edit README.md by hand.
+readme: $(STAMP)
+	$(PY) .ci/make_readme.py
+
+export: $(STAMP)
+	$(VENV)/bin/nbdev_export
+
+clean-nbs: $(STAMP)
+	$(VENV)/bin/nbdev_clean --clear_all
+
+# what CI checks besides the tests: notebooks, package and README agree, notebooks are clean
+check-sync: $(STAMP)
+	$(VENV)/bin/nbdev_export
+	$(VENV)/bin/nbdev_clean --clear_all
+	$(PY) .ci/make_readme.py
+	@test -z "$$(git status --porcelain -- lessonkit nbs README.md)" || { git status --short -- lessonkit nbs README.md; git diff --stat -- lessonkit nbs README.md; echo "Notebooks, lessonkit/ or README.md are out of sync (or a notebook is not clean): run 'make export clean-nbs readme' and commit."; exit 1; }
