@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_learner.ipynb 2
 from __future__ import annotations
-import copy, math, time, warnings
+import copy, math, os, time, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
@@ -62,6 +62,7 @@ class ProgressCB(Callback):
     def __init__(self, quiet: bool = False): self.quiet = quiet
     def before_fit(self, learn):
         self.t0 = time.time()
+        self.quiet = self.quiet or not learn.is_main
         if self.quiet: return
         names = ['epoch', 'trn_loss', 'val_loss'] + [getattr(m, '__name__', type(m).__name__) for m in learn.fit_metrics] + ['time']
         report(''.join(f'{n:>12}' for n in names))
@@ -97,6 +98,19 @@ class Learner:
         self.autocast_dtype, self.scaler, self.iteration, self.epoch = None, None, 0, 0
         self.cbs: list = []
         self.fit_state = None  # (args of the last fit, next batch) for resume()
+        self.train_model = self.model
+
+    # --- hooks for training on several processes (lessonkit.distributed sets them)
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        "The module the training loop calls: `model` itself here; a DistributedDataParallel wrapper under DDP."
+        return model
+    def gather(self, out, y):
+        "Predictions and targets of the whole set: identity here; collected from every process under DDP."
+        return out, y
+    @property
+    def is_main(self) -> bool:
+        "True in the process that prints, plots and saves (the only one, unless running under torchrun)."
+        return int(os.environ.get('RANK', 0)) == 0
 
     # --- what the loop trains: subclasses (precompute) swap these
     @property
@@ -172,7 +186,7 @@ def one_batch(self: Learner, b):
     "Forward, loss, backward and step on one batch `(*xb, yb)`."
     *xb, yb = to_device(b, self.device)
     with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-        out = self.fit_model(*xb)
+        out = self.train_model(*xb)
     loss = self.crit(out.float(), yb)
     self.opt.zero_grad(set_to_none=True)
     if self.scaler is not None: self.scaler.scale(loss).backward(); self.scaler.unscale_(self.opt)
@@ -194,7 +208,7 @@ def get_preds(self: Learner, dl, model: nn.Module | None = None, with_loss: bool
             out = model(*xb)
         outs.append(out.float()); ys.append(yb)
     if not outs: raise ValueError("The loader is empty: there is nothing to predict on.")
-    out, y = torch.cat(outs), torch.cat(ys)
+    out, y = self.gather(torch.cat(outs), torch.cat(ys))
     if with_loss: return out, y, self.crit(out, y).item()
     return out, y
 Learner.get_preds = get_preds
@@ -215,10 +229,12 @@ def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0):
     if self.opt is None: self.opt = self.make_opt()
     self.cbs, self.iteration, self.smooth_loss = sorted(cbs, key=lambda c: c.order), start_iter, SmoothLoss()
     self.n_epoch, self.nb = n_epoch, nb
+    self.train_model = self.wrap_model(self.fit_model)
     try:
         self('before_fit')
         for self.epoch in range(start_iter // nb, n_epoch):
             self.set_train_mode()
+            if hasattr(getattr(dl, 'sampler', None), 'set_epoch'): dl.sampler.set_epoch(self.epoch)
             try:
                 self('before_epoch')
                 skip = self.iteration - self.epoch * nb
@@ -239,7 +255,7 @@ def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0):
     finally:
         if self.fit_state is not None: self.fit_state['iteration'] = self.iteration
         self('after_fit')
-        self.cbs = []
+        self.cbs, self.train_model = [], self.model
 Learner._fit = _fit
 
 # %% ../nbs/05_learner.ipynb 22
@@ -340,7 +356,9 @@ def save(self: Learner, name: str, with_opt: bool = True) -> Path:
              'bn_frozen': self.bn_frozen}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     if self.fit_state: state['fit_state'] = dict(self.fit_state)
-    path = self._models_path(name); atomic_save(state, path)
+    path = self._models_path(name)
+    if self.is_main: atomic_save(state, path)
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.barrier()
     return path
 Learner._models_path, Learner.save = _models_path, save
 
