@@ -234,7 +234,8 @@ def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0):
         self('before_fit')
         for self.epoch in range(start_iter // nb, n_epoch):
             self.set_train_mode()
-            if hasattr(getattr(dl, 'sampler', None), 'set_epoch'): dl.sampler.set_epoch(self.epoch)
+            for smp in {getattr(dl, 'sampler', None), getattr(dl, 'batch_sampler', None)} - {None}:
+                if hasattr(smp, 'set_epoch'): smp.set_epoch(self.epoch)   # reshuffle per epoch (DistributedSampler)
             try:
                 self('before_epoch')
                 skip = self.iteration - self.epoch * nb
