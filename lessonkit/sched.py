@@ -97,7 +97,7 @@ class Recorder:
         if self.kind != 'lr_find' and self.lrs: warnings.warn("learn.sched.plot() draws loss vs rate for lr_find; "
                                                               "for a normal fit use plot_loss() or plot_lr().")
         lrs, ls = self._finder_points(n_skip, n_skip_end)
-        if len(ls) < 5:
+        if len(ls) < 10:
             raise ValueError(f"Only {len(ls)} usable points were recorded: too few batches for a useful learning-rate "
                              "curve. Use a smaller batch size (e.g. bs=8) so one epoch has more batches.")
         if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
