@@ -33,7 +33,7 @@ class ShardSampler(Sampler):
 # %% ../nbs/12_distributed.ipynb 6
 def _reload(dl: DataLoader, sampler: Sampler) -> DataLoader:
     "The same loader (dataset, batch size, workers, collation) with another sampler."
-    return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler, num_workers=dl.num_workers,
+    return type(dl)(dl.dataset, batch_size=dl.batch_size, sampler=sampler, num_workers=dl.num_workers,
                       collate_fn=dl.collate_fn, pin_memory=dl.pin_memory, drop_last=dl.drop_last,
                       worker_init_fn=dl.worker_init_fn, generator=dl.generator)
 

@@ -68,8 +68,8 @@ class ProgressCB(Callback):
         report(''.join(f'{n:>12}' for n in names))
     def after_epoch(self, learn):
         if self.quiet: return
-        vals = [learn.epoch, learn.smooth_loss.value, learn.val_loss, *learn.val_metrics]
-        s = f'{vals[0]:>12d}' + ''.join(f'{v:>12.6f}' for v in vals[1:])
+        vals = [learn.smooth_loss.value, learn.val_loss, *learn.val_metrics]
+        s = f'{learn.epoch:>12d}' + ''.join(f' {v:11.6f}' if abs(v) < 1e4 else f' {v:11.4e}' for v in vals)
         report(s + f'{time.time() - self.t0:>11.1f}s')
 
 # %% ../nbs/05_learner.ipynb 10
