@@ -22,7 +22,7 @@ lessons: $(STAMP)
 	$(PY) .ci/run_lessons.py
 
 test: $(STAMP)
-	$(PY) -m pytest tests/
+	$(PY) -m pytest -n 2 --dist worksteal tests/
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -10,5 +10,6 @@ NBS = sorted(p for p in (ROOT/'nbs').rglob('*.ipynb') if '.ipynb_checkpoints' no
 def test_notebook(nb):
     # each notebook in a fresh process: no state leaks from one notebook into the next
     env = {**os.environ, 'IN_TEST': '1', 'MPLBACKEND': 'Agg'}
+    if os.environ.get('PYTEST_XDIST_WORKER'): env['OMP_NUM_THREADS'] = '1'   # one core per pytest worker
     r = subprocess.run([sys.executable, str(ROOT/'.ci'/'nbrun.py'), str(nb)], capture_output=True, text=True, env=env)
     assert r.returncode == 0, f'{nb.name} failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
