@@ -68,7 +68,7 @@ class Recorder:
         ys = np.array(self.group_lrs) if show_groups else np.array(self.lrs)
         ax.plot(self.iterations, ys); ax.set_xlabel('iterations (batches)'); ax.set_ylabel('learning rate')
         if self.kind == 'lr_find': ax.set_yscale('log')
-        return ax.figure
+        return None
 
     def plot_loss(self, ax=None, n_skip: int = 10, n_skip_end: int = 5):
         "Plot the smoothed training loss of each batch (and the raw loss, faded)."
@@ -77,7 +77,7 @@ class Recorder:
         its, l, r = self.iterations, self.losses, self.raw_losses
         ax.plot(its, r, alpha=0.25, label='batch loss'); ax.plot(its, l, label='smoothed')
         ax.set_xlabel('iterations (batches)'); ax.set_ylabel('loss'); ax.legend()
-        return ax.figure
+        return None
 
     def _finder_points(self, n_skip: int = 10, n_skip_end: int = 5):
         lrs, ls = np.array(self.lrs), np.array(self.losses)
@@ -103,7 +103,7 @@ class Recorder:
         if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(lrs, ls); ax.set_xscale('log'); ax.set_xlabel('learning rate (log scale)'); ax.set_ylabel('loss')
         s = self.suggest(n_skip, n_skip_end); ax.axvline(s, ls='--', c='r', alpha=.6); ax.set_title(f'suggested lr ≈ {s:.1e}')
-        return ax.figure
+        return None
 
 # %% ../nbs/04_sched.ipynb 19
 def preview_schedule(lrs, nb: int, n_cycle: int, cycle_len: int | None = None, cycle_mult: int = 1) -> Recorder:

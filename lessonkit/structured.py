@@ -367,7 +367,7 @@ def rossmann_features(tables: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     weather['Date'] = _to_datetime(weather, 'Date', 'rossmann_features')
     gt = t['googletrend']
     gt['Date'] = gt.week.str.split(' - ').str[0]
-    gt['State'] = gt.file.str.split('_').str[2]
+    gt['State'] = gt.file.str.split('_').str[2].astype(str)
     gt.loc[gt.State == 'NI', 'State'] = 'HB,NI'
     add_datepart(gt, 'Date', drop=False)
     trend_de = gt.loc[gt.file == 'Rossmann_DE', ['Year', 'Week', 'trend']].rename(columns={'trend': 'trend_DE'})
