@@ -9,13 +9,13 @@ def tst_flags() -> list[str]:
     cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
     return cfg['DEFAULT'].get('tst_flags', '').split()
 
-def run_nb(fn: Path, force_flags=(), save_to: Path | None = None) -> tuple[bool, float, str]:
-    "Execute notebook `fn` in its own folder; returns (ok, seconds, error text)."
+def run_nb(fn: Path, force_flags=(), save_to: Path | None = None, test: bool = True) -> tuple[bool, float, str]:
+    "Execute notebook `fn` in its own folder (as a test: IN_TEST=1); returns (ok, seconds, error text)."
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
     from nbdev.process import NBProcessor
     from fastcore.xtras import working_directory
-    os.environ.setdefault('IN_TEST', '1')
+    if test: os.environ.setdefault('IN_TEST', '1')
     os.environ.setdefault('MPLBACKEND', 'Agg')
     flags = set(tst_flags()) - set(force_flags)
     fn = Path(fn).resolve()

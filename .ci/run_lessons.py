@@ -16,7 +16,7 @@ def main():
     rows, failed = [], []
     for fn in lessons:
         print(f'running {fn.relative_to(ROOT)} ...', flush=True)
-        ok, dt, err = run_nb(fn, force, save_to=out/fn.name)
+        ok, dt, err = run_nb(fn, force, save_to=out/fn.name, test=False)
         if not ok: failed.append(fn.name); sys.stderr.write(err + '\n')
         rows.append((fn.stem, ok, dt))
     got = {}

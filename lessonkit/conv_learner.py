@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import torchvision.models as tvm
 from torch.utils.data import DataLoader, TensorDataset
 from .core import atomic_save, report, progress
-from .learner import Learner
+from .learner import Learner, to_np
 
 # %% auto 0
 __all__ = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50', 'resnext101_64', 'wrn', 'vgg16',
@@ -261,5 +261,5 @@ from .datasets import get_data, verify_images
 # %% ../nbs/07_conv_learner.ipynb 42
 import lessonkit.transforms as _tr, lessonkit.data as _da, lessonkit.metrics as _me, lessonkit.interpret as _in
 _course = ['np', 'pd', 'plt', 'torch', 'nn', 'F', 'os', 'sys', 'math', 'Path', 'metrics', 'confusion_matrix',
-           'set_seed', 'default_device', 'use_full_data', 'data_root', 'record_result', 'TTA', 'get_data', 'verify_images']
+           'set_seed', 'default_device', 'use_full_data', 'data_root', 'record_result', 'TTA', 'get_data', 'verify_images', 'to_np']
 __all__ = list(dict.fromkeys([*globals().get('__all__', []), *_course, *_tr.__all__, *_da.__all__, *_me.__all__, *_in.__all__]))

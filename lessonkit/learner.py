@@ -15,10 +15,11 @@ from .core import default_device, atomic_save, progress, report, in_notebook
 from .sched import (n_epochs, sgdr_mult, lr_find_lr, fit_schedule, SmoothLoss, Recorder, preview_schedule)
 
 # %% auto 0
-__all__ = ['CancelFitException', 'CancelEpochException', 'Callback', 'ScheduleCB', 'LRFinderCB', 'ProgressCB', 'to_device',
-           'Learner', 'lrs_for_groups', 'freeze_to', 'bn_freeze', 'set_train_mode', 'one_batch', 'get_preds',
-           'validate', 'fit', 'resume', 'sched_preview', 'lr_find', 'predict', 'predict_with_targs', 'predict_dl',
-           'predict_array', 'save', 'load', 'summary', 'to_fp16', 'to_fp32', 'to_channels_last', 'fine_tune']
+__all__ = ['CancelFitException', 'CancelEpochException', 'Callback', 'ScheduleCB', 'LRFinderCB', 'ProgressCB', 'to_np',
+           'to_device', 'Learner', 'lrs_for_groups', 'freeze_to', 'bn_freeze', 'set_train_mode', 'one_batch',
+           'get_preds', 'validate', 'fit', 'resume', 'sched_preview', 'lr_find', 'predict', 'predict_with_targs',
+           'predict_dl', 'predict_array', 'save', 'load', 'summary', 'to_fp16', 'to_fp32', 'to_channels_last',
+           'fine_tune']
 
 # %% ../nbs/05_learner.ipynb 4
 class CancelFitException(Exception):
@@ -73,7 +74,10 @@ class ProgressCB(Callback):
         report(s + f'{time.time() - self.t0:>11.1f}s')
 
 # %% ../nbs/05_learner.ipynb 10
-def _to_np(t): return t.detach().float().cpu().numpy() if torch.is_tensor(t) else np.asarray(t)
+def to_np(t):
+    "A tensor (or anything array-like) as a NumPy array, on the CPU."
+    return t.detach().float().cpu().numpy() if torch.is_tensor(t) else np.asarray(t)
+_to_np = to_np
 
 def to_device(b, device):
     "Move a tensor, or a list/tuple of them, to `device`."
