@@ -1,0 +1,203 @@
+"""End to end: the same small task in lessonkit and in the current fastai 2.x, each in a process of its own.
+
+CPU rows: resnet18 from scratch at 32 px on the dogs-vs-cats sample (data/dogscats), fixed epochs, one SGDR cycle,
+SGD momentum 0.9, same batch size and number of loader workers: wall time per epoch, final validation accuracy and
+peak RSS, lessonkit vs fastai. GPU rows (only where CUDA is available): training images/s of resnet34 at 224 px with
+mixed precision and channels_last.
+
+fastai lives in its own virtual environment, bench/.venv-fastai (git-ignored), created on first use with the same
+torch and torchvision as lessonkit's environment: `python -m venv` + `pip install torch==X torchvision==Y 'fastai>=2.7,<3'`.
+LESSONKIT_BENCH_SKIP_FASTAI=1 (run.py --skip-fastai) runs the lessonkit side only.
+
+    .venv/bin/python bench/bench_fastai.py [--quick]      # prints the rows as JSON (bench/run.py runs it for you)
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+for p in (str(REPO), str(BENCH_DIR)):
+    if p not in sys.path: sys.path.insert(0, p)
+
+from _util import WORK, log, make_image_folder, make_row, median, paired_ratio, spread  # noqa: E402
+
+FASTAI_VENV = BENCH_DIR / '.venv-fastai'
+FASTAI_PY = FASTAI_VENV / 'bin' / 'python'
+FASTAI_SPEC = 'fastai>=2.7,<3'
+
+
+def _works(py: Path) -> str | None:
+    "fastai's version if `py` can import fastai and torchvision, else None."
+    if not py.exists(): return None
+    r = subprocess.run([str(py), '-c', 'import torch, torchvision, fastai; print(fastai.__version__)'],
+                       capture_output=True, text=True, timeout=300)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def ensure_fastai_venv() -> tuple[Path | None, str]:
+    "Create bench/.venv-fastai with this environment's torch/torchvision and fastai 2.x if needed; (python, what was done)."
+    import torch, torchvision
+    tv, tvv = torch.__version__.split('+')[0], torchvision.__version__.split('+')[0]
+    have = _works(FASTAI_PY)
+    if have: return FASTAI_PY, f'fastai {have} from the existing bench/.venv-fastai'
+    log(f'Creating {FASTAI_VENV} (torch=={tv}, torchvision=={tvv}, {FASTAI_SPEC}); this takes a few minutes, once.')
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, '-m', 'venv', '--clear', str(FASTAI_VENV)], check=True)
+    pip = [str(FASTAI_PY), '-m', 'pip', 'install', '--quiet']
+    r = subprocess.run(pip + [f'torch=={tv}', f'torchvision=={tvv}', FASTAI_SPEC])
+    how = 'pip install torch, torchvision and fastai together'
+    if r.returncode != 0:
+        # fastai's own pins refused this torch: install torch first, then fastai without letting it replace torch
+        log('fastai did not install beside this torch; installing torch first, then fastai with --no-deps plus its other requirements')
+        subprocess.run(pip + [f'torch=={tv}', f'torchvision=={tvv}'], check=True)
+        subprocess.run(pip + ['--no-deps', FASTAI_SPEC], check=True)
+        subprocess.run(pip + ['fastcore', 'fasttransform', 'fastdownload', 'fastprogress', 'plum-dispatch', 'matplotlib', 'pandas',
+                              'scikit-learn', 'scipy', 'pyyaml', 'requests', 'pillow', 'packaging', 'cloudpickle', 'spacy'], check=True)
+        how = 'torch pinned first, then fastai --no-deps'
+    have = _works(FASTAI_PY)
+    if not have: return None, 'could not install fastai (see the log above)'
+    return FASTAI_PY, f'installed fastai {have} ({how}) in {time.perf_counter() - t0:.0f} s'
+
+
+def dogscats_path() -> tuple[Path, str]:
+    "The dogs-vs-cats sample (data/dogscats); generated stand-in JPEGs when it is missing."
+    p = REPO / 'data' / 'dogscats'
+    if not (p / 'train').is_dir():
+        try:
+            from lessonkit.datasets import get_data
+            p = Path(get_data('dogscats'))
+        except Exception as e:
+            log(f'No dogs-vs-cats sample ({type(e).__name__}: {e}); using generated JPEGs instead.')
+    if (p / 'train').is_dir() and (p / 'valid').is_dir(): return p, 'dogs-vs-cats sample (data/dogscats)'
+    return make_image_folder(WORK / 'e2e_imgs', 256, 128), 'generated 500x375 JPEGs (no data/dogscats found)'
+
+
+def run_task(lib: str, py: Path, args: list[str], timeout: float = 1800) -> dict:
+    "Run lessonkit_task.py / fastai_task.py with `py`; return the JSON line it prints."
+    script = BENCH_DIR / f'{lib}_task.py'
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if lib == 'fastai': env.pop('PYTHONPATH', None)  # keep lessonkit's environment out of fastai's
+    r = subprocess.run([str(py), str(script), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO))
+    lines = [l for l in r.stdout.splitlines() if l.startswith('{')]
+    if r.returncode != 0 or not lines:
+        sys.stderr.write(r.stdout[-3000:] + r.stderr[-3000:])
+        raise RuntimeError(f'{script.name} {" ".join(args)} failed with status {r.returncode}: {r.stderr.strip()[-300:]}')
+    res = json.loads(lines[-1])
+    log(f"  {lib} {' '.join(args)}: fit {res['fit_s']:.1f} s, epochs {[round(t, 1) for t in res['epoch_s']]}, "
+        f"acc {res['val_acc']:.3f}, peak RSS {res['peak_rss_mb']:.0f} MiB")
+    return res
+
+
+def interleaved(fa_py: Path | None, args_for_seed, seeds) -> dict[str, list[dict]]:
+    "Run both libraries once per seed, alternating which goes first."
+    out = {'lessonkit': [], 'fastai': []}
+    for i, seed in enumerate(seeds):
+        order = ['lessonkit', 'fastai'] if i % 2 == 0 else ['fastai', 'lessonkit']
+        for lib in order:
+            if lib == 'fastai' and fa_py is None: continue
+            out[lib].append(run_task(lib, fa_py if lib == 'fastai' else Path(sys.executable), args_for_seed(seed)))
+    return out
+
+
+def cpu_rows(quick: bool, fa_py: Path | None, fa_note: str) -> list[dict]:
+    path, what_data = dogscats_path()
+    epochs, seeds = (3, [0]) if quick else (6, [0, 1, 2])
+    sz, bs, workers, lr = 32, 16, 2, 0.003  # the sample learns slowly from scratch: small images, more epochs
+    args = lambda seed: ['--path', str(path), '--arch', 'resnet18', '--sz', str(sz), '--bs', str(bs), '--epochs', str(epochs),
+                         '--lr', str(lr), '--seed', str(seed), '--workers', str(workers)]
+    res = interleaved(fa_py, args, seeds)
+    lk, fa = res['lessonkit'], res['fastai']
+    epoch_of = lambda r: r['fit_s'] / len(r['epoch_s'])
+    per_epoch = lambda rs: median([epoch_of(r) for r in rs])
+    steady = lambda rs: median([median(r['epoch_s'][1:] or r['epoch_s']) for r in rs])
+    acc = lambda rs: median([r['val_acc'] for r in rs])
+    rss = lambda rs: max(r['peak_rss_mb'] for r in rs)
+    n = f"{lk[0]['n_train']} train / {lk[0]['n_valid']} valid"
+    what = (f'resnet18 from scratch, {sz}px, {what_data} ({n}), {epochs} epochs as one SGDR cycle, lr {lr}, SGD mom 0.9, '
+            f'bs {bs}, {workers} loader workers, {lk[0].get("threads")} torch thread(s), side-on augmentation; median over {len(seeds)} seed(s), the two libraries '
+            f'alternating')
+    fa_v = fa[0]['version'] if fa else None
+    ref = lambda fmt, f: (f"fastai {fa_v}: {fmt.format(f(fa))}" if fa else f'fastai not run ({fa_note})')
+    ratio = lambda f: f(lk) / f(fa) if fa and f(fa) else None
+    t_ratio, t_ratios = paired_ratio([epoch_of(r) for r in lk], [epoch_of(r) for r in fa]) if fa else (None, [])
+    rows = [
+        make_row('e2e wall time per epoch', what + '; fit wall time / epochs (workers starting, validation included)',
+                 per_epoch(lk), 's/epoch', reference=ref('{:.3g} s/epoch', per_epoch), ratio=t_ratio, goal='<= 1.0',
+                 peak_rss_mb=rss(lk), rss_scope='row',
+                 note=f"steady-state epochs (2nd on): lessonkit {steady(lk):.3g} s, fastai "
+                      f"{steady(fa) if fa else float('nan'):.3g} s" + (f'; pair ratios {spread(t_ratios)}' if fa else '') +
+                      f"; fastai: {fa_note}"),
+        make_row('e2e final validation accuracy', what, acc(lk), '', reference=ref('{:.3f}', acc),
+                 ratio=ratio(acc), goal='>= 1.0', peak_rss_mb=rss(lk), rss_scope='row',
+                 note='accuracies per seed: lessonkit ' + str([round(r['val_acc'], 3) for r in lk]) +
+                      (', fastai ' + str([round(r['val_acc'], 3) for r in fa]) if fa else '')),
+        make_row('e2e peak RSS', 'peak resident memory of the training process of the e2e task above (max over seeds)',
+                 rss(lk), 'MiB', reference=ref('{:.0f} MiB', rss), ratio=ratio(rss), goal=None, peak_rss_mb=rss(lk),
+                 rss_scope='row'),
+    ]
+    for r in rows:
+        if 'note' in r and r['note'] is None: r.pop('note')
+    return rows
+
+
+def gpu_rows(quick: bool, fa_py: Path | None, fa_note: str) -> list[dict]:
+    "resnet34 at 224 px, fp16 mixed precision + channels_last, training images/s (steady-state epochs, training phase only)."
+    n_trn, n_val = (512, 128) if quick else (2048, 256)
+    path = make_image_folder(WORK / f'gpu_imgs_{n_trn}', n_trn, n_val)
+    epochs, bs = (3, 64) if quick else (4, 128)
+    workers = min(8, os.cpu_count() or 1)
+    args = lambda seed: ['--path', str(path), '--arch', 'resnet34', '--sz', '224', '--bs', str(bs), '--epochs', str(epochs),
+                         '--lr', '0.05', '--seed', str(seed), '--workers', str(workers), '--gpu']
+    res = interleaved(fa_py, args, [0] if quick else [0, 1])
+    lk, fa = res['lessonkit'], res['fastai']
+    ips_of = lambda r: r['n_train'] / median(r['train_s'][1:] or r['train_s'])
+    ips = lambda rs: median([ips_of(r) for r in rs])
+    fa_v = fa[0]['version'] if fa else None
+    r_lk, r_fa = ips(lk), (ips(fa) if fa else None)
+    ratio = paired_ratio([ips_of(r) for r in lk], [ips_of(r) for r in fa])[0] if fa else None
+    slower = None if ratio is None else ('lessonkit' if ratio < 1 else 'fastai')
+    import torch
+    row = make_row(
+        'GPU train images/s, resnet34 224px AMP channels_last',
+        f'{torch.cuda.get_device_name(0)}; resnet34 from scratch, 224px, fp16 autocast + grad scaling, channels_last, '
+        f'{n_trn} generated 500x375 JPEGs, bs {bs}, {workers} workers, each library\'s own data pipeline; training phase '
+        f'of epochs 2-{epochs} (epoch 1 is warm-up)', r_lk, 'img/s',
+        reference=(f'fastai {fa_v}: {r_fa:.0f} img/s' if fa else f'fastai not run ({fa_note})'), ratio=ratio, goal='>= 1.0',
+        peak_rss_mb=max(r['peak_rss_mb'] for r in lk), rss_scope='row',
+        note=(f'SLOWER: {slower}' if slower else 'no fastai figure') + '; peak GPU memory lessonkit '
+             f"{max(r.get('peak_gpu_mb') or 0 for r in lk):.0f} MiB" +
+             (f", fastai {max(r.get('peak_gpu_mb') or 0 for r in fa):.0f} MiB" if fa else ''))
+    return [row]
+
+
+def run(quick: bool = False) -> list[dict]:
+    "CPU rows always; GPU rows when CUDA is available; each section reports an error row instead of stopping the rest."
+    import traceback
+    if os.environ.get('LESSONKIT_BENCH_SKIP_FASTAI'): fa_py, fa_note = None, 'skipped with --skip-fastai'
+    else:
+        try: fa_py, fa_note = ensure_fastai_venv()
+        except Exception as e:
+            traceback.print_exc(); fa_py, fa_note = None, f'install failed: {type(e).__name__}: {e}'[:200]
+    log(f'fastai: {fa_note}')
+    rows = []
+    try: rows += cpu_rows(quick, fa_py, fa_note)
+    except Exception as e:
+        traceback.print_exc()
+        rows.append(make_row('e2e lessonkit vs fastai', f'not measured: {type(e).__name__}: {e}'[:300], 'error', ''))
+    import torch
+    if torch.cuda.is_available():
+        try: rows += gpu_rows(quick, fa_py, fa_note)
+        except Exception as e:
+            traceback.print_exc()
+            rows.append(make_row('GPU train images/s', f'not measured: {type(e).__name__}: {e}'[:300], 'error', ''))
+    return rows
+
+
+if __name__ == '__main__':
+    print(json.dumps(run(quick='--quick' in sys.argv), indent=1, default=str))

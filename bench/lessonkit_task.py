@@ -1,0 +1,87 @@
+"""The end-to-end task of bench_fastai.py, in lessonkit (the course API). Same task and arguments as fastai_task.py:
+resnet from scratch (`pretrained=False`, every layer group trained), SGD momentum 0.9, no weight decay,
+`fit(lr, 1, cycle_len=epochs)` (one SGDR cycle with the course's warm-up), `transforms_side_on`, training crops
+random and validation crops central at `sz`. Prints one JSON line.
+
+    python lessonkit_task.py --path data/dogscats --sz 64 --bs 32 --epochs 3 --lr 0.05 --seed 0 --workers 2
+    python lessonkit_task.py ... --arch resnet34 --sz 224 --gpu     # mixed precision + channels_last on CUDA
+"""
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+warnings.filterwarnings('ignore')
+
+
+def peak_rss_mb():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'): return float(line.split()[1]) / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--path', required=True)
+    ap.add_argument('--arch', default='resnet18')
+    ap.add_argument('--sz', type=int, default=64)
+    ap.add_argument('--bs', type=int, default=32)
+    ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--lr', type=float, default=0.05)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--workers', type=int, default=2)
+    ap.add_argument('--gpu', action='store_true', help='CUDA, mixed precision (fp16) and channels_last')
+    a = ap.parse_args()
+
+    t_import = time.perf_counter()
+    import torch
+    import lessonkit
+    import lessonkit.conv_learner as cl
+    from lessonkit.core import set_seed
+    from lessonkit.learner import Callback
+    t_import = time.perf_counter() - t_import
+
+    set_seed(a.seed)
+    dev = torch.device('cuda' if a.gpu else 'cpu')
+    t0 = time.perf_counter()
+    arch = getattr(cl, a.arch)
+    tfms = cl.tfms_from_model(arch, a.sz, aug_tfms=cl.transforms_side_on)
+    data = cl.ImageClassifierData.from_paths(a.path, bs=a.bs, tfms=tfms, num_workers=a.workers)
+    learn = cl.ConvLearner.pretrained(arch, data, pretrained=False, precompute=False)
+    learn.unfreeze()
+    if learn.device != dev:
+        learn.model.to(dev); learn.device = dev
+    if a.gpu:
+        learn.to_fp16(); learn.to_channels_last()
+    t_setup = time.perf_counter() - t0
+
+    times, train_times = [], []
+
+    def sync():
+        if dev.type == 'cuda': torch.cuda.synchronize()
+
+    class EpochTimer(Callback):
+        "Wall time of each epoch, and of its training phase alone (up to the last batch, validation excluded)."
+        order = 100
+        def before_epoch(self, learn): sync(); self.t = time.perf_counter()
+        def after_batch(self, learn):
+            if learn.iteration % learn.nb == 0: sync(); train_times.append(time.perf_counter() - self.t)
+        def after_epoch(self, learn): sync(); times.append(time.perf_counter() - self.t)
+
+    t0 = time.perf_counter()
+    learn.fit(a.lr, 1, cycle_len=a.epochs, callbacks=[EpochTimer()], quiet=True)
+    fit_s = time.perf_counter() - t0
+    preds, targs = learn.predict_with_targs()
+    acc = float((preds.argmax(1) == targs).mean())
+    print(json.dumps(dict(lib='lessonkit', version=lessonkit.__version__, torch=torch.__version__, epoch_s=times,
+                          train_s=train_times, fit_s=fit_s, val_acc=acc, n_train=len(data.trn_ds), n_valid=len(data.val_ds),
+                          classes=list(data.classes), import_s=t_import, setup_s=t_setup, peak_rss_mb=peak_rss_mb(),
+                          device=str(dev), amp=a.gpu, channels_last=a.gpu, threads=torch.get_num_threads(),
+                          peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if a.gpu else None)))
+
+
+if __name__ == '__main__':
+    main()
