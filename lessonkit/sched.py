@@ -81,7 +81,7 @@ class Recorder:
 
     def _finder_points(self, n_skip: int = 10, n_skip_end: int = 5):
         lrs, ls = np.array(self.lrs), np.array(self.losses)
-        if len(lrs) > n_skip + n_skip_end + 5: lrs, ls = lrs[n_skip:len(lrs)-n_skip_end], ls[n_skip:len(ls)-n_skip_end]
+        if len(lrs) - n_skip - n_skip_end >= 10: lrs, ls = lrs[n_skip:len(lrs)-n_skip_end], ls[n_skip:len(ls)-n_skip_end]
         ok = np.isfinite(ls)
         return lrs[ok], ls[ok]
 
