@@ -18,8 +18,8 @@ from .learner import Learner, to_np
 
 # %% auto 0
 __all__ = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50', 'resnext101_64', 'wrn', 'vgg16',
-           'densenet121', 'model_archs', 'Arch', 'AdaptiveConcatPool2d', 'conv_head', 'compute_features', 'ConvLearner',
-           'build_feature_data', 'set_data']
+           'densenet121', 'model_archs', 'Arch', 'AdaptiveConcatPool2d', 'conv_head', 'weights_fingerprint',
+           'compute_features', 'ConvLearner', 'build_feature_data', 'set_data']
 
 # %% ../nbs/07_conv_learner.ipynb 4
 class Arch:
@@ -99,8 +99,15 @@ def conv_head(nf: int, c: int, ps=None, xtra_fc=None, is_multi: bool = False) ->
     return nn.Sequential(*layers)
 
 # %% ../nbs/07_conv_learner.ipynb 10
-def _cache_key(arch_name: str, data, names=('trn', 'val', 'test')) -> str:
-    info = {'arch': arch_name, 'sz': getattr(data, 'sz', None),
+def weights_fingerprint(model: nn.Module) -> str:
+    "A short hash of every parameter and buffer of `model` (BatchNorm statistics included): changes whenever training does."
+    h = hashlib.sha1()
+    for name, t in model.state_dict().items():
+        h.update(name.encode()); h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+def _cache_key(arch_name: str, data, names=('trn', 'val', 'test'), body: nn.Module | None = None) -> str:
+    info = {'arch': arch_name, 'sz': getattr(data, 'sz', None), 'weights': weights_fingerprint(body) if body is not None else None,
             'stats': [list(map(float, s)) for s in getattr(getattr(data, 'tfms', [None])[-1], 'stats', [])] if getattr(data, 'tfms', None) else None}
     for n in names:
         ds = getattr(data, f'{n}_ds', None)
@@ -181,7 +188,7 @@ ConvLearner.precompute = property(_get_precompute, _set_precompute)
 def build_feature_data(self: ConvLearner):
     "Compute (or load from PATH/tmp) the pooled body features of train, valid and test images; a data object over them."
     data = self.data
-    key = _cache_key(self.arch.name + f'-cut{len(self.body)}', data)
+    key = _cache_key(self.arch.name + f'-cut{len(self.body)}', data, body=self.body)
     path = Path(data.path)/'tmp'/f'feats_{self.arch.name}_{getattr(data, "sz", "x")}_{key}.pt'
     feats = None
     if path.exists():
@@ -244,7 +251,7 @@ def _predict(self: ConvLearner, is_test: bool = False) -> np.ndarray:
     return Learner.predict(self, is_test)
 ConvLearner.predict = _predict
 
-# %% ../nbs/07_conv_learner.ipynb 41
+# %% ../nbs/07_conv_learner.ipynb 43
 import os, sys, math
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -258,7 +265,7 @@ from .tta import TTA
 from .interpret import *
 from .datasets import get_data, verify_images
 
-# %% ../nbs/07_conv_learner.ipynb 42
+# %% ../nbs/07_conv_learner.ipynb 44
 import lessonkit.transforms as _tr, lessonkit.data as _da, lessonkit.metrics as _me, lessonkit.interpret as _in
 _course = ['np', 'pd', 'plt', 'torch', 'nn', 'F', 'os', 'sys', 'math', 'Path', 'metrics', 'confusion_matrix',
            'set_seed', 'default_device', 'use_full_data', 'data_root', 'record_result', 'TTA', 'get_data', 'verify_images', 'to_np']

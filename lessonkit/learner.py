@@ -421,11 +421,13 @@ Learner.summary = summary
 
 # %% ../nbs/05_learner.ipynb 48
 def to_fp16(self: Learner, dtype=torch.float16):
-    "Mixed precision for the forward pass (torch.autocast); a no-op warning on CPU."
-    if self.device.type != 'cuda':
-        warnings.warn("Mixed precision needs a CUDA GPU; training stays in float32 on the CPU."); return self
+    """Mixed precision for the forward pass (torch.autocast), with gradient scaling for float16. On the CPU float16 is a
+    no-op with a warning; `dtype=torch.bfloat16` works there (no scaling needed: bfloat16 has float32's range)."""
+    if self.device.type != 'cuda' and dtype != torch.bfloat16:
+        warnings.warn("Mixed precision in float16 needs a CUDA GPU; training stays in float32 on the CPU "
+                      "(to_fp16(torch.bfloat16) runs on CPUs that support it)."); return self
     self.autocast_dtype = dtype
-    self.scaler = torch.amp.GradScaler('cuda') if dtype == torch.float16 else None
+    self.scaler = torch.amp.GradScaler(self.device.type) if dtype == torch.float16 else None
     return self
 Learner.to_fp16 = to_fp16
 

@@ -65,9 +65,12 @@ class Recorder:
         if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
         if not self.lrs: raise ValueError("Nothing recorded yet: run learn.fit(...) or learn.lr_find() first, "
                                           "or preview a schedule with learn.sched_preview(lr, n_cycle, cycle_len, cycle_mult).")
-        ys = np.array(self.group_lrs) if show_groups else np.array(self.lrs)
-        ax.plot(self.iterations, ys); ax.set_xlabel('iterations (batches)'); ax.set_ylabel('learning rate')
-        if self.kind == 'lr_find': ax.set_yscale('log')
+        if show_groups:
+            for i, ys in enumerate(np.array(self.group_lrs).T): ax.plot(self.iterations, ys, label=f'layer group {i}')
+            ax.legend()
+        else: ax.plot(self.iterations, self.lrs)
+        ax.set_xlabel('iterations (batches)'); ax.set_ylabel('learning rate')
+        if self.kind == 'lr_find' or show_groups: ax.set_yscale('log')
         return None
 
     def plot_loss(self, ax=None, n_skip: int = 10, n_skip_end: int = 5):
@@ -86,10 +89,15 @@ class Recorder:
         return lrs[ok], ls[ok]
 
     def suggest(self, n_skip: int = 10, n_skip_end: int = 5) -> float:
-        "A rate to train with: one tenth of the rate where the smoothed loss was lowest (the course's rule of thumb)."
+        """A rate to train with: one tenth of the rate where the smoothed loss was lowest (the course's rule of thumb),
+        never below the smallest rate tried; warns when the loss never fell, since then the curve says nothing."""
         lrs, ls = self._finder_points(n_skip, n_skip_end)
         if len(ls) == 0: raise ValueError("No finite losses were recorded; run learn.lr_find() first.")
-        return float(lrs[np.argmin(ls)] / 10)
+        i = int(np.argmin(ls))
+        if i == 0 or ls[i] > ls[0] - 0.01 * abs(ls[0]):
+            warnings.warn(f"The smoothed loss never clearly fell between {lrs[0]:.1e} and {lrs[-1]:.1e}: the curve gives no "
+                          "useful rate. Look at learn.sched.plot(); try a smaller start_lr, or check that the model can learn.")
+        return float(max(lrs[i] / 10, lrs[0]))
 
     def plot(self, n_skip: int = 10, n_skip_end: int = 5, ax=None):
         "After `lr_find`: smoothed loss against learning rate on a log scale, with the suggested rate marked."
@@ -105,7 +113,7 @@ class Recorder:
         s = self.suggest(n_skip, n_skip_end); ax.axvline(s, ls='--', c='r', alpha=.6); ax.set_title(f'suggested lr ≈ {s:.1e}')
         return None
 
-# %% ../nbs/04_sched.ipynb 19
+# %% ../nbs/04_sched.ipynb 21
 def preview_schedule(lrs, nb: int, n_cycle: int, cycle_len: int | None = None, cycle_mult: int = 1) -> Recorder:
     "A `Recorder` filled with the rates a fit would use, without training: `.plot_lr()` draws it."
     rec = Recorder()

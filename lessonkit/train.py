@@ -61,5 +61,4 @@ def main(argv=None):
     return score
 
 # %% ../nbs/13_train.ipynb 5
-#| eval: false
-if __name__ == '__main__': main()
+if __name__ == '__main__' and '__file__' in globals(): main()   # run as a program; not when this notebook runs

@@ -203,3 +203,44 @@ def test_epoch_rows_metric_over_whole_set(learn):
     learn.fit(1e-2, 1, quiet=True)
     p, y = learn.predict_with_targs()
     assert learn.sched.rows[-1][3] == pytest.approx(accuracy_np(np.exp(p), y))
+
+# The mixed-precision and channels-last code paths, run on the CPU: bfloat16 autocast, and float16's gradient scaler
+# (torch.amp.GradScaler works on the CPU too), so that a GPU run does not meet these lines for the first time.
+def digits_conv_learner(tmp_path):
+    from sklearn.datasets import load_digits
+    from lessonkit.learner import Learner
+    from lessonkit.metrics import accuracy
+    from torch.utils.data import DataLoader, TensorDataset
+    from types import SimpleNamespace
+    d = load_digits(); x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16; y = torch.tensor(d.target)
+    set_seed(0)
+    dl = lambda s, shuffle: DataLoader(TensorDataset(x[s], y[s]), batch_size=64, shuffle=shuffle)
+    data = SimpleNamespace(trn_dl=dl(slice(0, 1400), True), val_dl=dl(slice(1400, None), False), path=tmp_path, classes=list(range(10)), c=10)
+    model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1),
+                          nn.BatchNorm2d(64), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 16, 10), nn.LogSoftmax(1))
+    return Learner(data, model, crit=F.nll_loss, metrics=[accuracy], layer_groups=[model[:6], model[6:]])
+
+def test_fp16_on_cpu_warns_and_stays_fp32(tmp_path):
+    learn = digits_conv_learner(tmp_path)
+    with pytest.warns(UserWarning, match='needs a CUDA GPU'): learn.to_fp16()
+    assert learn.autocast_dtype is None and learn.scaler is None
+
+def test_bfloat16_autocast_and_channels_last_learn(tmp_path):
+    learn = digits_conv_learner(tmp_path).to_fp16(torch.bfloat16).to_channels_last()
+    assert learn.autocast_dtype == torch.bfloat16 and learn.scaler is None
+    learn.fit(0.1, 3, quiet=True)
+    assert learn.model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert learn.model[0].weight.dtype == torch.float32           # autocast: the weights stay float32
+    acc = learn.sched.rows[-1][3]
+    assert acc > 0.85, acc                                         # 10 classes: chance is 0.1
+    p = learn.predict(); assert p.dtype == np.float32 and np.isfinite(p).all()
+
+def test_gradient_scaler_path_steps_and_learns(tmp_path):
+    learn = digits_conv_learner(tmp_path).to_fp16(torch.bfloat16)
+    learn.scaler = torch.amp.GradScaler('cpu', init_scale=2.**10)   # what to_fp16() sets up for float16 on a GPU
+    learn.clip = 1.0                                               # gradients are unscaled before clipping
+    w0 = learn.model[-2].weight.detach().clone()
+    learn.fit(0.1, 3, quiet=True)
+    assert not torch.equal(w0, learn.model[-2].weight) and learn.scaler.get_scale() > 0
+    acc = learn.sched.rows[-1][3]
+    assert acc > 0.85, acc
