@@ -155,7 +155,7 @@ def tta_rows(quick: bool, learn=None, data=None, n_aug: int = 4) -> list[dict]:
         f'validation JPEGs (500x375 -> sz 64), resnet18; median of {reps} back-to-back pairs',
         s_tta['median'], 's', reference=f"predict {s_val['median']:.3g} s", ratio=ratio, goal=f'<= {lim:.2f}',
         peak_rss_mb=peak_rss_mb(), rss_scope='row',
-        note=f"goal is (n_aug+1) x 1.1 = {lim:.2f}: TTA runs {n_aug} augmented passes plus one plain pass; "
+        note=f"goal is (n_aug+1) x 1.1 = {lim:.2f}: TTA reads each image once and runs the model on its plain view and {n_aug} augmented views; "
              f"pair ratios {spread(s_tta['ratios'])}")
     log(row['name'], row['figure'], row['ratio'])
     return [row]

@@ -555,4 +555,11 @@ d = { 'settings': { 'branch': 'main',
                                                                                 'lessonkit/transforms.py'),
                                       'lessonkit.transforms.tfms_from_stats': ( 'transforms.html#tfms_from_stats',
                                                                                 'lessonkit/transforms.py')},
-            'lessonkit.tta': {'lessonkit.tta.TTA': ('tta.html#tta', 'lessonkit/tta.py')}}}
+            'lessonkit.tta': { 'lessonkit.tta.EachView': ('tta.html#eachview', 'lessonkit/tta.py'),
+                               'lessonkit.tta.EachView.__init__': ('tta.html#eachview.__init__', 'lessonkit/tta.py'),
+                               'lessonkit.tta.EachView.forward': ('tta.html#eachview.forward', 'lessonkit/tta.py'),
+                               'lessonkit.tta.TTA': ('tta.html#tta', 'lessonkit/tta.py'),
+                               'lessonkit.tta.TTADataset': ('tta.html#ttadataset', 'lessonkit/tta.py'),
+                               'lessonkit.tta.TTADataset.__getitem__': ('tta.html#ttadataset.__getitem__', 'lessonkit/tta.py'),
+                               'lessonkit.tta.TTADataset.__init__': ('tta.html#ttadataset.__init__', 'lessonkit/tta.py'),
+                               'lessonkit.tta.TTADataset.__len__': ('tta.html#ttadataset.__len__', 'lessonkit/tta.py')}}}

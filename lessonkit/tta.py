@@ -5,22 +5,40 @@
 # %% ../nbs/08_tta.ipynb 2
 from __future__ import annotations
 import numpy as np
-import torch
+import torch, torch.nn as nn
+from torch.utils.data import Dataset
 from .learner import Learner
 
 # %% auto 0
-__all__ = ['TTA']
+__all__ = ['TTADataset', 'EachView', 'TTA']
 
-# %% ../nbs/08_tta.ipynb 4
+# %% ../nbs/08_tta.ipynb 5
+class TTADataset(Dataset):
+    "Item i: image i of `ds` read once, then its plain view and `n_aug` augmented views, stacked (n_aug+1, C, H, W)."
+    def __init__(self, ds, val_tfm, trn_tfm, n_aug: int, seed: int | None = None):
+        self.ds, self.val_tfm, self.trn_tfm, self.n_aug, self.seed = ds, val_tfm, trn_tfm, n_aug, seed
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, i):
+        im = self.ds.raw(i)
+        # augmented view k draws from the generator that `data.dl(..., seed=seed + k)` would give image i
+        gens = [None if self.seed is None else self.ds.new(seed=self.seed + k).generator(i) for k in range(self.n_aug)]
+        return torch.stack([self.val_tfm(im)] + [self.trn_tfm(im, g) for g in gens]), torch.as_tensor(self.ds.y[i])
+
+class EachView(nn.Module):
+    "`model` applied to every view of a batch of views (B, V, C, H, W): outputs (B, V, ...)."
+    def __init__(self, model: nn.Module): super().__init__(); self.model = model
+    def forward(self, x): return self.model(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+
+# %% ../nbs/08_tta.ipynb 6
 def TTA(self: Learner, n_aug: int = 4, is_test: bool = False, seed: int | None = None):
     "Predictions on the plain images plus `n_aug` augmented passes, shape (n_aug+1, N, C), and the targets. `seed` makes it repeatable."
     data, name = self.data, ('test' if is_test else 'val')
     if getattr(data, f'{name}_ds', None) is None:
         raise ValueError('This data has no test set: build it with test_name=... to use TTA(is_test=True).' if is_test else 'No validation set.')
-    preds, y = self.get_preds(data.dl(name, tfm='val', shuffle=False), model=self.model)
-    outs = [preds.cpu().numpy()]
-    for i in range(n_aug):
-        dl = data.dl(name, tfm='trn', shuffle=False, seed=None if seed is None else seed + i)
-        outs.append(self.get_preds(dl, model=self.model)[0].cpu().numpy())
-    return np.stack(outs), y.cpu().numpy()
+    bs = max(1, getattr(data, 'bs', 64) // (n_aug + 1))          # images per batch, so the model sees about `bs` views
+    dl = data.dl(name, tfm='val', shuffle=False, bs=bs)          # its sampler (in order; a shard of it under DDP)...
+    views = TTADataset(dl.dataset, data.tfms[1], data.tfms[0], n_aug, seed)
+    dl = type(dl)(views, batch_size=dl.batch_size, sampler=dl.sampler, num_workers=dl.num_workers, pin_memory=dl.pin_memory)
+    preds, y = self.get_preds(dl, model=EachView(self.model))    # ...over the views: (N, n_aug+1, C)
+    return preds.transpose(0, 1).cpu().numpy(), y.cpu().numpy()
 Learner.TTA = TTA
