@@ -96,6 +96,7 @@ def test_save_is_atomic(learn, monkeypatch):
     with pytest.raises(OSError): learn.save('a')
     assert p.read_bytes() == good and sorted(x.name for x in p.parent.iterdir()) == ['a.pth']
 
+@pytest.mark.filterwarnings('ignore:Detected pickle protocol')   # the file is a hand-made pickle on purpose
 def test_load_never_runs_pickled_code(learn, tmp_path):
     flag = tmp_path/'pwned'
     class Evil:
