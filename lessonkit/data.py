@@ -18,8 +18,8 @@ from .transforms import check_image_file, image_extensions
 
 # %% auto 0
 __all__ = ['get_cv_idxs', 'DataError', 'BadImageWarning', 'is_hidden', 'list_images', 'class_folders', 'find_bad_images',
-           'ImageDataset', 'ArrayDataset', 'ImageLoader', 'ImageClassifierData', 'resize_images', 'plots', 'label_text',
-           'show_batch', 'show_augs']
+           'item_generator', 'ImageDataset', 'ArrayDataset', 'ImageLoader', 'ImageClassifierData', 'resize_images',
+           'plots', 'label_text', 'show_batch', 'show_augs']
 
 # %% ../nbs/03_data.ipynb 6
 def get_cv_idxs(n: int, cv_idx: int = 0, val_pct: float = 0.2, seed: int = 42) -> np.ndarray:
@@ -76,6 +76,10 @@ def _report_bad(bad, path, strict: bool):
                   BadImageWarning, stacklevel=3)
 
 # %% ../nbs/03_data.ipynb 15
+def item_generator(seed: int | None, i: int) -> torch.Generator | None:
+    "The random generator of item `i` of a dataset seeded with `seed` (None: PyTorch's global one)."
+    return None if seed is None else torch.Generator().manual_seed(seed * 1_000_003 + i)
+
 class ImageDataset(Dataset):
     "Image files `fnames` (relative to `path`) with labels `y`; item i is (tfm(image i), y[i])."
     def __init__(self, fnames, y, path, tfm: Transforms | None = None, img_path=None, classes=None,
@@ -94,7 +98,7 @@ class ImageDataset(Dataset):
     def get_y(self, i): return self.y[i]
     def generator(self, i):
         "The random generator for item i: seeded from (`seed`, i), or None (PyTorch's global one)."
-        return None if self.seed is None else torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        return item_generator(self.seed, i)
 
     def __getitem__(self, i):
         return self.tfm(self.raw(i), self.generator(i)), torch.as_tensor(self.y[i])

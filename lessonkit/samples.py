@@ -370,9 +370,9 @@ def _weather(rng, dates) -> pd.DataFrame:
 def _googletrend(rng) -> pd.DataFrame:
     "Weekly search interest in 'Rossmann', for Germany and per state, peaking before Christmas, as in googletrend.csv."
     starts = pd.date_range('2012-12-02', '2015-09-13', freq='7D')
-    # The last two weeks (so that every test day finds its week) draw their noise from a generator of their own:
-    # they were added later, and this way every other value of the sample stays what it was.
-    late = pd.date_range('2015-09-20', '2015-09-27', freq='7D'); late_rng = np.random.default_rng(20150920)
+    # The last two weeks (so that every test day finds its week) draw their noise from a child generator (spawning
+    # one does not advance `rng`): they were added later, and this way every other value of the sample stays what it was.
+    late = pd.date_range('2015-09-20', '2015-09-27', freq='7D'); late_rng = rng.spawn(1)[0]
     season = lambda d: 12*np.exp(-((d - 350) % 365)**2/300) + 6*np.sin(2*np.pi*d/365)
     files = ['Rossmann_DE'] + [f'Rossmann_DE_{s}' for s in ['BE', 'BW', 'BY', 'HE', 'HH', 'NI', 'NW', 'RP', 'SH', 'SL', 'SN', 'ST', 'TH']]
     week = [f'{a:%Y-%m-%d} - {a + pd.Timedelta(days=6):%Y-%m-%d}' for a in starts.append(late)]

@@ -8,6 +8,7 @@ import numpy as np
 import torch, torch.nn as nn
 from torch.utils.data import Dataset
 from .learner import Learner
+from .data import item_generator
 
 # %% auto 0
 __all__ = ['TTADataset', 'EachView', 'TTA']
@@ -21,7 +22,7 @@ class TTADataset(Dataset):
     def __getitem__(self, i):
         im = self.ds.raw(i)
         # augmented view k draws from the generator that `data.dl(..., seed=seed + k)` would give image i
-        gens = [None if self.seed is None else self.ds.new(seed=self.seed + k).generator(i) for k in range(self.n_aug)]
+        gens = [item_generator(None if self.seed is None else self.seed + k, i) for k in range(self.n_aug)]
         return torch.stack([self.val_tfm(im)] + [self.trn_tfm(im, g) for g in gens]), torch.as_tensor(self.ds.y[i])
 
 class EachView(nn.Module):

@@ -1,4 +1,5 @@
-"Shared by test_distributed.py and ddp_worker.py: the data and model of the DDP check."
+"Shared by the tests that launch torchrun (test_distributed.py, test_train.py) and ddp_worker.py: the command line, data and model."
+import socket, sys
 import torch, torch.nn as nn
 from sklearn.datasets import load_digits
 
@@ -14,3 +15,9 @@ def digits():
 def make_model():
     # no BatchNorm: its statistics are per process under DDP, so only a BN-free model matches one process exactly
     return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10), nn.LogSoftmax(1))
+
+def torchrun_cmd(nproc: int = WORLD) -> list[str]:
+    "The start of a torchrun command line: `nproc` local processes, rendezvous on a free port of 127.0.0.1."
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    return [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc), '--master_addr', '127.0.0.1',
+            '--master_port', str(port)]

@@ -1,18 +1,15 @@
 """Two CPU processes under torchrun (gloo) train with lessonkit's Learner + DDP; compare with one process that sees the
 same global batches: identical weights on both ranks, every validation item counted once, matching loss curves."""
-import os, socket, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
 import pytest, torch, torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, Sampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ddp_common import digits, make_model, SEED, BS_PER_RANK, WORLD
+from ddp_common import digits, make_model, torchrun_cmd, SEED, BS_PER_RANK, WORLD
 from lessonkit.core import set_seed
 from lessonkit.learner import Learner
-
-def free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 class GlobalBatches(Sampler):
     "Single-process batches equal to the union of what DistributedSampler hands each rank, epoch by epoch."
@@ -28,8 +25,7 @@ class GlobalBatches(Sampler):
 def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('ddp')
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(WORLD), '--master_addr', '127.0.0.1',
-           '--master_port', str(free_port()), str(Path(__file__).parent/'ddp_worker.py'), str(out)]
+    cmd = [*torchrun_cmd(WORLD), str(Path(__file__).parent/'ddp_worker.py'), str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     return out, r.stdout, [torch.load(out/f'rank{i}.pt', weights_only=True) for i in range(WORLD)]

@@ -208,15 +208,18 @@ def test_epoch_rows_metric_over_whole_set(learn):
 # The mixed-precision and channels-last code paths, run on the CPU: bfloat16 autocast, and float16's gradient scaler
 # (torch.amp.GradScaler works on the CPU too), so that a GPU run does not meet these lines for the first time.
 def digits_conv_learner(tmp_path):
-    from sklearn.datasets import load_digits
+    "A small conv net on the real 8x8 digits (the split of the DDP tests), as 1-channel images."
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ddp_common import digits
     from lessonkit.learner import Learner
     from lessonkit.metrics import accuracy
     from torch.utils.data import DataLoader, TensorDataset
     from types import SimpleNamespace
-    d = load_digits(); x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16; y = torch.tensor(d.target)
+    (xt, yt), (xv, yv) = digits()
+    dl = lambda x, y, shuffle: DataLoader(TensorDataset(x.view(-1, 1, 8, 8), y), batch_size=64, shuffle=shuffle)
     set_seed(0)
-    dl = lambda s, shuffle: DataLoader(TensorDataset(x[s], y[s]), batch_size=64, shuffle=shuffle)
-    data = SimpleNamespace(trn_dl=dl(slice(0, 1400), True), val_dl=dl(slice(1400, None), False), path=tmp_path, classes=list(range(10)), c=10)
+    data = SimpleNamespace(trn_dl=dl(xt, yt, True), val_dl=dl(xv, yv, False), path=tmp_path, classes=list(range(10)), c=10)
     model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1),
                           nn.BatchNorm2d(64), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 16, 10), nn.LogSoftmax(1))
     return Learner(data, model, crit=F.nll_loss, metrics=[accuracy], layer_groups=[model[:6], model[6:]])
@@ -237,11 +240,18 @@ def test_bfloat16_autocast_and_channels_last_learn(tmp_path):
     p = learn.predict(); assert p.dtype == np.float32 and np.isfinite(p).all()
 
 def test_gradient_scaler_path_steps_and_learns(tmp_path):
+    class CountingScaler(torch.amp.GradScaler):
+        calls = {'unscale_': 0, 'step': 0, 'update': 0}
+        def unscale_(self, opt): self.calls['unscale_'] += 1; return super().unscale_(opt)
+        def step(self, opt, *a, **k): self.calls['step'] += 1; return super().step(opt, *a, **k)
+        def update(self, *a, **k): self.calls['update'] += 1; return super().update(*a, **k)
     learn = digits_conv_learner(tmp_path).to_fp16(torch.bfloat16)
-    learn.scaler = torch.amp.GradScaler('cpu', init_scale=2.**10)   # what to_fp16() sets up for float16 on a GPU
+    learn.scaler = CountingScaler('cpu', init_scale=2.**10)        # what to_fp16() sets up for float16 on a GPU
     learn.clip = 1.0                                               # gradients are unscaled before clipping
     w0 = learn.model[-2].weight.detach().clone()
     learn.fit(0.1, 3, quiet=True)
+    n = 3 * len(learn.data.trn_dl)
+    assert CountingScaler.calls == {'unscale_': n, 'step': n, 'update': n}, CountingScaler.calls
     assert not torch.equal(w0, learn.model[-2].weight) and learn.scaler.get_scale() > 0
     acc = learn.sched.rows[-1][3]
     assert acc > 0.85, acc

@@ -1,8 +1,11 @@
 "`python -m lessonkit.train`: the image lesson as a script, on one process and under torchrun (2 CPU processes, gloo)."
-import os, shutil, socket, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from lessonkit.core import data_root
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ddp_common import torchrun_cmd
 
 ARGS = ['--arch', 'resnet18', '--sz', '32', '--bs', '32', '--cycles', '1', '--no-pretrained', '--lr', '0.01', '--save', 'script']
 
@@ -24,9 +27,7 @@ def test_script_trains_and_saves(dogscats):
     assert ck['classes'] == ['cats', 'dogs'] and all(ck['trainable'])     # saved after the unfrozen stage
 
 def test_script_under_torchrun(dogscats):
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    r = run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
-             '--master_port', str(port), '-m', 'lessonkit.train', str(dogscats), *ARGS], dogscats.parent)
+    r = run([*torchrun_cmd(2), '-m', 'lessonkit.train', str(dogscats), *ARGS], dogscats.parent)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     out = r.stdout + r.stderr
     assert out.count('TTA accuracy on the validation set') == 1, out[-3000:]    # printed by rank 0 only
