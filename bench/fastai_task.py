@@ -2,11 +2,14 @@
 
 Same task as lessonkit_task.py: an ImageFolder tree (train/, valid/), the course's resnet + head trained from
 scratch, SGD with momentum 0.9 and no weight decay, one SGDR cycle over all epochs (cosine from lr to 0 with the
-course's warm-up at lr/100 for the first 1/20), side-on augmentation (flip, rotate 10 degrees, lighting 0.05),
-training crops random and validation crops central at `sz`, ImageNet normalisation. Prints one JSON line.
+course's warm-up at lr/100 for the first 1/20), side-on augmentation (flip, rotate 10 degrees, lighting 0.05; no
+flip with --aug basic), training crops random and validation crops central at `sz`, ImageNet normalisation. Prints
+one JSON line.
 
     python fastai_task.py --path data/dogscats --sz 64 --bs 32 --epochs 3 --lr 0.05 --seed 0 --workers 2
     python fastai_task.py ... --arch resnet34 --sz 224 --gpu     # mixed precision + channels_last on CUDA
+    python fastai_task.py ... --gpu --device cpu                 # a dry run on the CPU (fastai's autocast and scaler
+                                                                 # are CUDA-only: they switch themselves off there)
 """
 import argparse
 import json
@@ -34,7 +37,10 @@ def main():
     ap.add_argument('--lr', type=float, default=0.05)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--workers', type=int, default=2)
-    ap.add_argument('--gpu', action='store_true', help='CUDA, mixed precision (fp16) and channels_last')
+    ap.add_argument('--aug', choices=['side_on', 'basic'], default='side_on',
+                    help='side_on: rotate, lighting and horizontal flips; basic: no flips (digits, text)')
+    ap.add_argument('--gpu', action='store_true', help='the GPU recipe: mixed precision (fp16) and channels_last')
+    ap.add_argument('--device', help='cuda with --gpu, else cpu; `--gpu --device cpu` is a dry run of the GPU recipe')
     a = ap.parse_args()
 
     t_import = time.perf_counter()
@@ -46,12 +52,12 @@ def main():
     t_import = time.perf_counter() - t_import
 
     set_seed(a.seed)
-    dev = torch.device('cuda' if a.gpu else 'cpu')
+    dev = torch.device(a.device or ('cuda' if a.gpu else 'cpu'))
     t0 = time.perf_counter()
     dls = ImageDataLoaders.from_folder(
         a.path, train='train', valid='valid', bs=a.bs, num_workers=a.workers, device=dev, seed=a.seed,
         item_tfms=Resize(a.sz, method=ResizeMethod.Crop),
-        batch_tfms=[*aug_transforms(do_flip=True, flip_vert=False, max_rotate=10., max_zoom=1., max_lighting=0.05,
+        batch_tfms=[*aug_transforms(do_flip=a.aug == 'side_on', flip_vert=False, max_rotate=10., max_zoom=1., max_lighting=0.05,
                                     max_warp=0.), Normalize.from_stats(*imagenet_stats)])
     arch = getattr(tvm, a.arch)
     learn = vision_learner(dls, arch, pretrained=False, opt_func=partial(SGD, mom=0.9), loss_func=CrossEntropyLossFlat())
@@ -84,8 +90,8 @@ def main():
     print(json.dumps(dict(lib='fastai', version=fastai.__version__, torch=torch.__version__, epoch_s=times, train_s=train_times,
                           fit_s=fit_s, val_acc=acc, n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
                           classes=list(dls.vocab), import_s=t_import, setup_s=t_setup, peak_rss_mb=peak_rss_mb(),
-                          device=str(dev), amp=a.gpu, channels_last=a.gpu, threads=torch.get_num_threads(),
-                          peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if a.gpu else None)))
+                          device=str(dev), aug=a.aug, amp=a.gpu, channels_last=a.gpu, threads=torch.get_num_threads(),
+                          peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if dev.type == 'cuda' else None)))
 
 
 if __name__ == '__main__':

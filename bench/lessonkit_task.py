@@ -1,10 +1,12 @@
 """The end-to-end task of bench_fastai.py, in lessonkit (the course API). Same task and arguments as fastai_task.py:
 resnet from scratch (`pretrained=False`, every layer group trained), SGD momentum 0.9, no weight decay,
-`fit(lr, 1, cycle_len=epochs)` (one SGDR cycle with the course's warm-up), `transforms_side_on`, training crops
-random and validation crops central at `sz`. Prints one JSON line.
+`fit(lr, 1, cycle_len=epochs)` (one SGDR cycle with the course's warm-up), `transforms_side_on` (or
+`transforms_basic`, without flips, with `--aug basic`), training crops random and validation crops central at `sz`.
+Prints one JSON line.
 
     python lessonkit_task.py --path data/dogscats --sz 64 --bs 32 --epochs 3 --lr 0.05 --seed 0 --workers 2
     python lessonkit_task.py ... --arch resnet34 --sz 224 --gpu     # mixed precision + channels_last on CUDA
+    python lessonkit_task.py ... --gpu --device cpu                 # the same recipe on the CPU (a dry run)
 """
 import argparse
 import json
@@ -33,7 +35,10 @@ def main():
     ap.add_argument('--lr', type=float, default=0.05)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--workers', type=int, default=2)
-    ap.add_argument('--gpu', action='store_true', help='CUDA, mixed precision (fp16) and channels_last')
+    ap.add_argument('--aug', choices=['side_on', 'basic'], default='side_on',
+                    help='side_on: rotate, lighting and horizontal flips; basic: no flips (digits, text)')
+    ap.add_argument('--gpu', action='store_true', help='the GPU recipe: mixed precision (fp16) and channels_last')
+    ap.add_argument('--device', help='cuda with --gpu, else cpu; `--gpu --device cpu` is a dry run of the GPU recipe')
     a = ap.parse_args()
 
     t_import = time.perf_counter()
@@ -45,10 +50,10 @@ def main():
     t_import = time.perf_counter() - t_import
 
     set_seed(a.seed)
-    dev = torch.device('cuda' if a.gpu else 'cpu')
+    dev = torch.device(a.device or ('cuda' if a.gpu else 'cpu'))
     t0 = time.perf_counter()
     arch = getattr(cl, a.arch)
-    tfms = cl.tfms_from_model(arch, a.sz, aug_tfms=cl.transforms_side_on)
+    tfms = cl.tfms_from_model(arch, a.sz, aug_tfms=cl.transforms_side_on if a.aug == 'side_on' else cl.transforms_basic)
     data = cl.ImageClassifierData.from_paths(a.path, bs=a.bs, tfms=tfms, num_workers=a.workers)
     learn = cl.ConvLearner.pretrained(arch, data, pretrained=False, precompute=False)
     learn.unfreeze()
@@ -79,8 +84,8 @@ def main():
     print(json.dumps(dict(lib='lessonkit', version=lessonkit.__version__, torch=torch.__version__, epoch_s=times,
                           train_s=train_times, fit_s=fit_s, val_acc=acc, n_train=len(data.trn_ds), n_valid=len(data.val_ds),
                           classes=list(data.classes), import_s=t_import, setup_s=t_setup, peak_rss_mb=peak_rss_mb(),
-                          device=str(dev), amp=a.gpu, channels_last=a.gpu, threads=torch.get_num_threads(),
-                          peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if a.gpu else None)))
+                          device=str(dev), aug=a.aug, amp=a.gpu, channels_last=a.gpu, threads=torch.get_num_threads(),
+                          peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if dev.type == 'cuda' else None)))
 
 
 if __name__ == '__main__':

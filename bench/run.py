@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --quick      # smaller sizes, fewer repeats; writes bench/work/BENCHMARKS.quick.md
     .venv/bin/python bench/run.py --skip-fastai            # no fastai virtual environment, lessonkit side only
     .venv/bin/python bench/run.py --only loop data         # some modules; writes bench/work/BENCHMARKS.partial.md
+    .venv/bin/python bench/run.py --gpu-dry-run            # the GPU rows' code on the CPU at toy sizes (a check, not a figure)
 
 Each bench/bench_*.py module has `run(quick=False) -> list[dict]` and runs in a process of its own, so the peak
 memory of one benchmark is not inflated by another. Numbers are reported, never judged: this command exits 0 even
@@ -143,11 +144,11 @@ def render(rows, facts, args, started, seconds, load0=None) -> str:
     gpu = m['gpu'] or 'none (CUDA not available)'
     cmd = 'python bench/run.py' + (' --quick' if args.quick else '') + (' --skip-fastai' if args.skip_fastai else '') \
         + (f' --threads {args.threads}' if args.threads else '') \
-        + (' --only ' + ' '.join(args.only) if args.only else '')
+        + (' --gpu-dry-run' if args.gpu_dry_run else ' --only ' + ' '.join(args.only) if args.only else '')
     lines = [
         '# lessonkit benchmarks', '',
         f'Produced by `{cmd}` on {started:%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min '
-        f'({"quick" if args.quick else "full"} mode, commit {git_rev()}). '
+        f'({"GPU dry run" if args.gpu_dry_run else "quick" if args.quick else "full"} mode, commit {git_rev()}). '
         'Everything below, the table included, is what that command printed; rerun it to refresh this file.', '',
         f'- machine: {m["cores"]} CPU cores ({m.get("affinity", m["cores"])} usable), {m["cpu"]}, '
         f'{m["mem_gib"]} GiB RAM; GPU: {gpu}; {m["os"]}',
@@ -199,6 +200,8 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, help='torch threads in every benchmark process (OMP_NUM_THREADS); default: '
                     "torch's own choice (one per core). On a machine busy with other jobs, 1 avoids threads waiting "
                     'for each other and keeps the run short; the report says which was used')
+    ap.add_argument('--gpu-dry-run', action='store_true', help='run the GPU rows\' code on the CPU at toy sizes (no other '
+                    'rows), to check it on a machine without CUDA; writes bench/work/BENCHMARKS.gpu-dry-run.md')
     ap.add_argument('--timeout', type=float, default=None, help='seconds allowed per module (default 1800, quick 600)')
     ap.add_argument('--child', help=argparse.SUPPRESS)
     ap.add_argument('--json', help=argparse.SUPPRESS)
@@ -210,6 +213,7 @@ def main(argv=None):
     env['PYTHONPATH'] = os.pathsep.join([str(REPO), str(BENCH_DIR)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
     env['PYTHONUNBUFFERED'] = '1'
     if args.skip_fastai: env['LESSONKIT_BENCH_SKIP_FASTAI'] = '1'
+    if args.gpu_dry_run: env['LESSONKIT_BENCH_GPU_DRY_RUN'] = '1'; args.only = ['fastai']
     if args.threads: env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(args.threads)
     timeout = args.timeout or (600 if args.quick else 1800)
     mods = discover(args.only)
@@ -223,7 +227,7 @@ def main(argv=None):
         log(f'== {mod}: {len(r)} rows in {f["seconds"]:.0f} s, peak RSS {f["tree_peak_rss_mb"]:.0f} MiB ==')
     report = render(rows, facts, args, started, time.perf_counter() - t0, load0)
     print(report)
-    out = Path(args.out) if args.out else (
+    out = Path(args.out) if args.out else WORK / 'BENCHMARKS.gpu-dry-run.md' if args.gpu_dry_run else (
         REPO / 'BENCHMARKS.md' if not (args.quick or args.only) else
         WORK / ('BENCHMARKS.quick.md' if args.quick and not args.only else 'BENCHMARKS.partial.md'))
     out.parent.mkdir(parents=True, exist_ok=True)
