@@ -69,7 +69,7 @@ def loop_rows(quick: bool) -> list[dict]:
     from lessonkit.learner import Learner
     from lessonkit.metrics import accuracy
     cases = [  # name, model factory, n_trn, n_val, sz, bs, repeats
-        ('loop overhead, resnet18 32px', lambda: resnet18(num_classes=2), 128 if quick else 640, 64 if quick else 256, 32, 64, 3 if quick else 9),
+        ('loop overhead, resnet18 32px', lambda: resnet18(num_classes=2), 128 if quick else 640, 64 if quick else 256, 32, 64, 3 if quick else 15),
         ('loop overhead, small CNN 32px', small_cnn, 1024 if quick else 4096, 512 if quick else 1024, 32, 64, 3 if quick else 21),
     ]
     rows = []
