@@ -82,9 +82,9 @@ def loop_rows(quick: bool) -> list[dict]:
         lr = 0.01
         learn = Learner(data, m_lk, crit=F.cross_entropy, metrics=[accuracy], device='cpu')
         opt = torch.optim.SGD(m_bare.parameters(), lr=lr, momentum=0.9)  # what Learner's default opt_fn builds
-        # Every timed epoch starts from the same weights and empty momentum buffers, for both loops: a model trained on
-        # for many epochs fits this easy data to a loss near 1e-6, and its tiny gradients (denormal floats, slow on a
-        # CPU) would make the speed depend on each copy's numerical state rather than on the loop.
+        # Every timed epoch starts from the same weights and empty momentum buffers, for both loops: trained on for
+        # many epochs, each copy fits this easy data to a loss near 1e-6 and the two drift apart in speed (tiny
+        # gradients, likely denormal floats), so the timing would measure each copy's numbers rather than the loop.
         w0 = copy.deepcopy(m0.state_dict())
         def reset(model, opt):
             def setup():
