@@ -82,9 +82,9 @@ def loop_rows(quick: bool) -> list[dict]:
         lr = 0.01
         learn = Learner(data, m_lk, crit=F.cross_entropy, metrics=[accuracy], device='cpu')
         opt = torch.optim.SGD(m_bare.parameters(), lr=lr, momentum=0.9)  # what Learner's default opt_fn builds
-        # Every timed epoch starts from the same weights and empty momentum buffers, for both loops: trained on for
-        # many epochs, each copy fits this easy data to a loss near 1e-6 and the two drift apart in speed (tiny
-        # gradients, likely denormal floats), so the timing would measure each copy's numbers rather than the loop.
+        # Every timed epoch starts from the same weights and empty momentum buffers, for both loops, so both do the
+        # same arithmetic on the same numbers (trained on from where they were, the two copies drifted apart in speed;
+        # see bench/README.md).
         w0 = copy.deepcopy(m0.state_dict())
         def reset(model, opt):
             def setup():
