@@ -219,6 +219,14 @@ def venv_version(python: str | Path, module: str) -> str | None:
 
 # ---------------------------------------------------------------- sample images
 
+def _save_image(img, p: Path, **kw):
+    "Save a PIL image to `p` through a temporary file, so that an interrupted run leaves no half-written image in the cache."
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix('.tmp')
+    img.save(tmp, **kw)
+    os.replace(tmp, p)
+
+
 def make_jpegs(dest: Path | str, n: int = 300, size: tuple[int, int] = (500, 375), seed: int = 0,
                classes: tuple[str, ...] = ('cats', 'dogs'), quality: int = 90) -> list[Path]:
     """Write `n` deterministic (seeded) RGB JPEGs of `size` (w, h) under dest/<class>/, split evenly over `classes`.
@@ -245,10 +253,7 @@ def make_jpegs(dest: Path | str, n: int = 300, size: tuple[int, int] = (500, 375
         img = img + np.kron(noise, np.ones((8, 8, 1), np.float32))[:h, :w]
         mask = ((xx - cx) / ax_) ** 2 + ((yy - cy) / ay_) ** 2 <= 1
         img[mask] = img[mask] * 0.3 + np.array([230, 220, 120], np.float32) * 0.7
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix('.tmp')
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(tmp, format='JPEG', quality=quality)
-        os.replace(tmp, p)
+        _save_image(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), p, format='JPEG', quality=quality)
     return paths
 
 
@@ -275,11 +280,8 @@ def make_digits_folder(root: Path | str, n_train: int = 600, n_valid: int = 300,
         for i in ids:
             p = root / split / str(d.target[i]) / f'{i}.png'
             if p.exists(): continue
-            p.parent.mkdir(parents=True, exist_ok=True)
             img = Image.fromarray((d.images[i] / 16 * 255).astype(np.uint8)).resize((px, px), Image.BILINEAR).convert('RGB')
-            tmp = p.with_suffix('.tmp')
-            img.save(tmp, format='PNG')
-            os.replace(tmp, p)
+            _save_image(img, p, format='PNG')
     return root
 
 

@@ -158,7 +158,7 @@ def gpu_rows(quick: bool, fa_py: Path | None, fa_note: str, dry_run: bool = Fals
     r_lk, r_fa = ips(lk), (ips(fa) if fa else None)
     ratio = paired_ratio([ips_of(r) for r in lk], [ips_of(r) for r in fa])[0] if fa else None
     slower = None if ratio is None else ('lessonkit' if ratio < 1 else 'fastai')
-    device = 'CPU (dry run: fastai switches its CUDA-only autocast off here, so the two do not run the same arithmetic)' \
+    device = 'CPU (dry run: both libraries switch float16 autocast off on the CPU, so this runs float32 + channels_last)' \
         if dry_run else torch.cuda.get_device_name(0)
     gpu_mb = lambda rs: max(r.get('peak_gpu_mb') or 0 for r in rs)
     row = make_row(

@@ -6,7 +6,8 @@ Prints one JSON line.
 
     python lessonkit_task.py --path data/dogscats --sz 64 --bs 32 --epochs 3 --lr 0.05 --seed 0 --workers 2
     python lessonkit_task.py ... --arch resnet34 --sz 224 --gpu     # mixed precision + channels_last on CUDA
-    python lessonkit_task.py ... --gpu --device cpu                 # the same recipe on the CPU (a dry run)
+    python lessonkit_task.py ... --gpu --device cpu                 # a dry run on the CPU: channels_last, but float32
+                                                                    # (to_fp16() warns and keeps float32 there)
 """
 import argparse
 import json
