@@ -4,6 +4,7 @@
 
 # %% ../nbs/11_column_data.ipynb 3
 from __future__ import annotations
+from .imports import *
 import warnings
 from pathlib import Path
 import numpy as np
@@ -236,3 +237,8 @@ def rf_baseline(df_trn: pd.DataFrame, y_trn, df_val: pd.DataFrame, y_val, n_esti
     m.fit(np.asarray(df_trn, dtype=np.float32), np.asarray(y_trn).reshape(-1))
     preds = m.predict(np.asarray(df_val, dtype=np.float32))
     return m, float(exp_rmspe(preds, np.asarray(y_val).reshape(-1)))
+
+# %% ../nbs/11_column_data.ipynb 27
+from .data import get_cv_idxs
+import lessonkit.imports as _imports
+__all__ = list(dict.fromkeys([*globals().get('__all__', []), 'get_cv_idxs', *_imports.__all__]))

@@ -252,6 +252,7 @@ def _predict(self: ConvLearner, is_test: bool = False) -> np.ndarray:
 ConvLearner.predict = _predict
 
 # %% ../nbs/07_conv_learner.ipynb 43
+from .imports import *
 import os, sys, math
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -266,7 +267,7 @@ from .interpret import *
 from .datasets import get_data, verify_images
 
 # %% ../nbs/07_conv_learner.ipynb 44
-import lessonkit.transforms as _tr, lessonkit.data as _da, lessonkit.metrics as _me, lessonkit.interpret as _in
+import lessonkit.imports as _im, lessonkit.transforms as _tr, lessonkit.data as _da, lessonkit.metrics as _me, lessonkit.interpret as _in
 _course = ['np', 'pd', 'plt', 'torch', 'nn', 'F', 'os', 'sys', 'math', 'Path', 'metrics', 'confusion_matrix',
            'set_seed', 'default_device', 'use_full_data', 'data_root', 'record_result', 'TTA', 'get_data', 'verify_images', 'to_np']
-__all__ = list(dict.fromkeys([*globals().get('__all__', []), *_course, *_tr.__all__, *_da.__all__, *_me.__all__, *_in.__all__]))
+__all__ = list(dict.fromkeys([*globals().get('__all__', []), *_im.__all__, *_course, *_tr.__all__, *_da.__all__, *_me.__all__, *_in.__all__]))

@@ -18,8 +18,9 @@ from .transforms import check_image_file, image_extensions
 
 # %% auto 0
 __all__ = ['get_cv_idxs', 'DataError', 'BadImageWarning', 'is_hidden', 'list_images', 'class_folders', 'find_bad_images',
-           'item_generator', 'ImageDataset', 'ArrayDataset', 'ImageLoader', 'ImageClassifierData', 'resize_images',
-           'plots', 'label_text', 'show_batch', 'show_augs']
+           'item_generator', 'ImageDataset', 'ArrayDataset', 'ImageLoader', 'ImageClassifierData',
+           'FilesIndexArrayDataset', 'resize_images', 'plots', 'label_text', 'show_batch', 'show_augs',
+           'plots_from_files']
 
 # %% ../nbs/03_data.ipynb 6
 def get_cv_idxs(n: int, cv_idx: int = 0, val_pct: float = 0.2, seed: int = 42) -> np.ndarray:
@@ -302,7 +303,19 @@ def _from_paths(cls, path, bs: int = 64, tfms=(None, None), trn_name: str = 'tra
 
 ImageClassifierData.from_paths = classmethod(_from_paths)
 
-# %% ../nbs/03_data.ipynb 35
+# %% ../nbs/03_data.ipynb 31
+class FilesIndexArrayDataset(ImageDataset):
+    "Image files `fnames` (relative to `path`) with class indices `y`, read through `transform` (the course's argument order)."
+    def __init__(self, fnames, y, transform: Transforms | None = None, path='.'):
+        y = np.asarray(y)
+        if len(y) and not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"FilesIndexArrayDataset needs class indices (integers) for y, got {y.dtype} values such as "
+                            f"{y.reshape(-1)[:3].tolist()}: pass e.g. np.array([0]).")
+        super().__init__(fnames, y.astype(np.int64), path, transform)
+    @property
+    def c(self): return int(self.y.max()) + 1 if len(self.y) else 0
+
+# %% ../nbs/03_data.ipynb 38
 def _read_label_csv(csv_fname, skip_header=True) -> pd.DataFrame:
     df = pd.read_csv(csv_fname, dtype=str, keep_default_na=False, encoding='utf-8-sig',
                      header=0 if skip_header else None, skipinitialspace=True)
@@ -333,7 +346,7 @@ def _file_names(path: Path, folder: str, ids, suffix: str, csv_fname):
                         f"{missing[:5]}{' ...' if len(missing) > 5 else ''} (looked for e.g. {folder}/{missing[0]}{suffix}).{hint}")
     return [f'{folder}/{n}' for n in names]
 
-# %% ../nbs/03_data.ipynb 36
+# %% ../nbs/03_data.ipynb 39
 def _from_csv(cls, path, folder: str, csv_fname, bs: int = 64, tfms=(None, None), val_idxs=None, suffix: str = '',
              test_name: str | None = None, continuous: bool = False, skip_header: bool = True,
              num_workers: int | None = None, label_delim: str | None = None, cat_separator: str | None = None,
@@ -392,7 +405,7 @@ def _from_csv(cls, path, folder: str, csv_fname, bs: int = 64, tfms=(None, None)
 
 ImageClassifierData.from_csv = classmethod(_from_csv)
 
-# %% ../nbs/03_data.ipynb 43
+# %% ../nbs/03_data.ipynb 46
 def _label_kind(y, continuous):
     y = np.asarray(y)
     if continuous: return y.astype(np.float32), False, True
@@ -415,7 +428,7 @@ def _from_arrays(cls, path, trn, val, bs: int = 64, tfms=(None, None), classes=N
 
 ImageClassifierData.from_arrays = classmethod(_from_arrays)
 
-# %% ../nbs/03_data.ipynb 48
+# %% ../nbs/03_data.ipynb 51
 def _resize_one(src: Path, dest: Path, targ: int) -> str | None:
     "Write `src` shrunk so its shortest side is `targ` (never enlarged) to `dest`; the reason it failed, or None."
     try:
@@ -459,7 +472,7 @@ def resize_images(src_root, fnames, targ: int, dest_root, workers: int | None = 
         with atomic_write(marker, 'w') as fh: json.dump({'targ': targ, 'n_images': len(fnames)}, fh)
     return failed
 
-# %% ../nbs/03_data.ipynb 49
+# %% ../nbs/03_data.ipynb 52
 def _resize(self, targ: int, new_path: str = 'tmp', strict: bool = False) -> ImageClassifierData:
     "This data, reading images presized to shortest side `targ` from PATH/new_path/targ/ (written once, in parallel)."
     dss = [ds for ds in (self.trn_ds, self.val_ds, self.test_ds) if ds is not None]
@@ -477,7 +490,7 @@ def _resize(self, targ: int, new_path: str = 'tmp', strict: bool = False) -> Ima
 
 ImageClassifierData.resize = _resize
 
-# %% ../nbs/03_data.ipynb 57
+# %% ../nbs/03_data.ipynb 60
 def plots(ims, figsize=(12, 6), rows: int = 1, titles=None, maintitle=None):
     "Show images `ims` (N, H, W, 3) in a grid of `rows` rows, with optional `titles`; returns the figure."
     import matplotlib.pyplot as plt
@@ -515,3 +528,8 @@ def show_augs(data, idx: int = 0, n: int = 6, ds_name: str = 'trn', rows: int = 
     ims = data.tfms[0].denorm(torch.stack([ds[idx][0] for _ in range(n)]))
     cols = -(-n // rows)
     return plots(ims, figsize=figsize or (3 * cols, 3 * rows), rows=rows)
+
+# %% ../nbs/03_data.ipynb 62
+def plots_from_files(imspaths, figsize=(10, 5), rows: int = 1, titles=None, maintitle=None):
+    "Show the image files `imspaths` as they are on disk, in a grid of `rows` rows with optional `titles`; returns the figure."
+    return plots([read_image(p).permute(1, 2, 0).numpy() for p in imspaths], figsize, rows, titles, maintitle)

@@ -103,6 +103,12 @@ class Learner:
         self.cbs: list = []
         self.fit_state = None  # (args of the last fit, next batch) for resume()
         self.train_model = self.model
+        path = getattr(data, 'path', None)
+        if path is not None and Path(path).is_dir():  # where the course's code saves models and writes files
+            for d in ('tmp', 'models'):
+                try: (Path(path)/d).mkdir(exist_ok=True)
+                except OSError as e: warnings.warn(f"Could not create {Path(path)/d} ({e}): saving models and cached "
+                                                   "features needs it. Point PATH at a folder you can write to.")
 
     # --- hooks for training on several processes (lessonkit.distributed sets them)
     def wrap_model(self, model: nn.Module) -> nn.Module:
@@ -225,8 +231,8 @@ def validate(self: Learner, dl=None, metrics=None):
 Learner.validate = validate
 
 # %% ../nbs/05_learner.ipynb 20
-def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0):
-    "Run the loop for `n_epoch` epochs with callbacks `cbs`, starting at batch `start_iter` of the schedule."
+def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0, do_validate: bool = True):
+    "Run `n_epoch` epochs with callbacks `cbs` from batch `start_iter` of the schedule, validating after each if `do_validate`."
     dl = self.fit_data.trn_dl
     nb = len(dl)
     if nb == 0: raise ValueError("The training loader has no batches: the training set is empty.")
@@ -252,7 +258,7 @@ def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0):
                     self.iteration += 1
                     self('after_batch')
             except CancelEpochException: pass
-            self.val_loss, self.val_metrics = self.validate() if self.fit_data.val_dl is not None else (float('nan'), [])
+            self.val_loss, self.val_metrics = self.validate() if do_validate and self.fit_data.val_dl is not None else (float('nan'), [])
             self.sched.val_losses.append(self.val_loss); self.sched.epochs.append(self.iteration)
             self.sched.rows.append([self.epoch, self.smooth_loss.value, self.val_loss, *self.val_metrics])
             self('after_epoch')
@@ -301,18 +307,20 @@ def _snapshot(self: Learner):
     return copy.deepcopy(self.fit_model.state_dict()), copy.deepcopy(self.opt.state_dict()) if self.opt else None
 
 def lr_find(self: Learner, start_lr: float = 1e-5, end_lr: float = 10., wds: float | None = None, linear: bool = False,
-            num_it: int | None = None):
-    "Raise the rate exponentially over at most one epoch and record the loss; weights and optimiser are restored after."
+            num_it: int = 100, stop_div: bool = True):
+    """Train `num_it` batches with the rate rising exponentially from `start_lr` to `end_lr` (as many short epochs over
+    the training set as that takes), recording the loss; stop early once the smoothed loss passes 4x its best.
+    The weights and the optimiser's state are restored bit for bit afterwards; `learn.sched` holds the record."""
     if linear: raise NotImplementedError("Only the exponential finder is implemented.")
-    dl = self.fit_data.trn_dl; nb = len(dl); n_it = min(num_it or nb, nb)
-    if n_it < 20: warnings.warn(f"The training set gives only {nb} batches per epoch: too few for a useful learning-rate "
-                                "curve. Use a smaller batch size (bs=8 or less) for lr_find.")
+    if num_it < 1: raise ValueError(f"num_it={num_it}: lr_find needs at least one batch (the default is 100).")
+    nb = len(self.fit_data.trn_dl)
+    if nb == 0: raise ValueError("The training loader has no batches: the training set is empty.")
     if self.opt is None: self.opt = self.make_opt()
     state, opt_state = _snapshot(self)
     saved_fit_state, saved_wd = self.fit_state, self.wd
     if wds is not None: self.wd = wds
     self.sched = Recorder(); self.sched.kind = 'lr_find'
-    try: self._fit(1, [LRFinderCB(start_lr, end_lr, n_it), ProgressCB(quiet=True)])
+    try: self._fit(-(-num_it // nb), [LRFinderCB(start_lr, end_lr, num_it, stop_div), ProgressCB(quiet=True)], do_validate=False)
     finally:
         self.fit_model.load_state_dict(state)
         self.opt.load_state_dict(opt_state)

@@ -83,6 +83,7 @@ class Recorder:
         return None
 
     def _finder_points(self, n_skip: int = 10, n_skip_end: int = 5):
+        "The finite (rate, smoothed loss) points, without the first `n_skip` and last `n_skip_end` unless too few would remain."
         lrs, ls = np.array(self.lrs), np.array(self.losses)
         if len(lrs) - n_skip - n_skip_end >= 10: lrs, ls = lrs[n_skip:len(lrs)-n_skip_end], ls[n_skip:len(ls)-n_skip_end]
         ok = np.isfinite(ls)
@@ -105,15 +106,21 @@ class Recorder:
         if self.kind != 'lr_find' and self.lrs: warnings.warn("learn.sched.plot() draws loss vs rate for lr_find; "
                                                               "for a normal fit use plot_loss() or plot_lr().")
         lrs, ls = self._finder_points(n_skip, n_skip_end)
-        if len(ls) < 10:
-            raise ValueError(f"Only {len(ls)} usable points were recorded: too few batches for a useful learning-rate "
-                             "curve. Use a smaller batch size (e.g. bs=8) so one epoch has more batches.")
+        if len(ls) == 0: raise ValueError("No finite losses were recorded: run learn.lr_find() first.")
+        n, notes = len(self.losses), []
+        if n_skip + n_skip_end and n - n_skip - n_skip_end < 10:
+            notes.append(f"skipping the first {n_skip} and last {n_skip_end} of the {n} points would leave fewer than 10, "
+                         "so all of them are drawn")
+        if len(ls) < 20:
+            notes.append(f"only {len(ls)} points, a rough curve: lr_find stops early once the loss passes 4x its best, "
+                         "so try a smaller end_lr, or more batches with lr_find(num_it=200)")
+        if notes: warnings.warn("learn.sched.plot(): " + "; ".join(notes) + ".")
         if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(lrs, ls); ax.set_xscale('log'); ax.set_xlabel('learning rate (log scale)'); ax.set_ylabel('loss')
         s = self.suggest(n_skip, n_skip_end); ax.axvline(s, ls='--', c='r', alpha=.6); ax.set_title(f'suggested lr ≈ {s:.1e}')
         return None
 
-# %% ../nbs/04_sched.ipynb 21
+# %% ../nbs/04_sched.ipynb 23
 def preview_schedule(lrs, nb: int, n_cycle: int, cycle_len: int | None = None, cycle_mult: int = 1) -> Recorder:
     "A `Recorder` filled with the rates a fit would use, without training: `.plot_lr()` draws it."
     rec = Recorder()

@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_structured.ipynb 3
 from __future__ import annotations
+from .imports import *
 import re, warnings
 from pathlib import Path
 import numpy as np
@@ -27,6 +28,20 @@ def _examples(vals, n: int = 3) -> str:
     return ', '.join(repr(v) for v in vals[:n]) + (', ...' if len(vals) > n else '')
 
 # %% ../nbs/10_structured.ipynb 7
+def _rename_clashes(left: pd.DataFrame, right: pd.DataFrame, lk: list, rk: list, suffix: str):
+    """Rename the columns of `right` that `left` has too (its keys shared by name aside) to `name + suffix`, repeating
+    `suffix` while that name is taken. Returns ([(taken name, column, new name)...], renamed right, its keys)."""
+    shared_keys = {r for l, r in zip(lk, rk) if l == r}
+    taken, renames, repeated = set(left.columns) | set(right.columns), {}, []
+    for c in right.columns:
+        if c in shared_keys or c not in left.columns: continue
+        new = c + suffix
+        while new in taken: new += suffix
+        if new != c + suffix: repeated.append((c + suffix, c, new))
+        renames[c] = new; taken.add(new)
+    if not renames: return repeated, right, rk
+    return repeated, right.rename(columns=renames), [renames.get(k, k) for k in rk]
+
 def join_df(left: pd.DataFrame, right: pd.DataFrame, left_on, right_on=None, suffix: str = '_y',
             verbose: bool = True) -> pd.DataFrame:
     "Left-join `right` onto `left` on the given key column(s): each left row kept exactly once, clashes get `suffix`."
@@ -41,6 +56,12 @@ def join_df(left: pd.DataFrame, right: pd.DataFrame, left_on, right_on=None, suf
         raise ValueError(f"join_df: {len(keys)} key(s) appear more than once in the right table on {rk} (e.g. "
                          f"{_examples(map(tuple, keys.head(3).to_numpy().tolist()))}), so the join would repeat left rows. "
                          f"Remove the repeats first, e.g. right.drop_duplicates({rk}).")
+    repeated, right, rk = _rename_clashes(left, right, lk, rk, suffix)
+    if verbose and repeated:
+        print(f"join_df: the left table already has {_examples([n for n, _, _ in repeated], 6)} (from an earlier join), so "
+              f"{len(repeated)} column(s) of the right table ({_examples([c for _, c, _ in repeated], 6)}) are named "
+              f"{_examples([new for _, _, new in repeated], 6)} instead. Every clashing column still ends in '{suffix}': "
+              f"dropping the columns that end in '{suffix}' after the joins removes them all.")
     ind = '_join_df_match'
     try:
         res = left.merge(right, how='left', left_on=lk, right_on=rk, suffixes=('', suffix), indicator=ind)
@@ -59,7 +80,7 @@ def join_df(left: pd.DataFrame, right: pd.DataFrame, left_on, right_on=None, suf
               "their new columns are NaN.")
     return res
 
-# %% ../nbs/10_structured.ipynb 13
+# %% ../nbs/10_structured.ipynb 15
 _DATE_PARTS = {'Year': 'year', 'Month': 'month', 'Week': None, 'Day': 'day', 'Dayofweek': 'day_of_week',
                'Dayofyear': 'day_of_year', 'Is_month_end': 'is_month_end', 'Is_month_start': 'is_month_start',
                'Is_quarter_end': 'is_quarter_end', 'Is_quarter_start': 'is_quarter_start',
@@ -98,7 +119,7 @@ def add_datepart(df: pd.DataFrame, fldname: str, drop: bool = True, time: bool =
     elif not is_datetime64_any_dtype(df[fldname]): df[fldname] = fld.to_numpy()   # text becomes a date, as in the course
     return df
 
-# %% ../nbs/10_structured.ipynb 19
+# %% ../nbs/10_structured.ipynb 21
 def _flag(df: pd.DataFrame, fld: str, fn: str) -> np.ndarray:
     "Column `fld` as float64 (missing -> 0), refusing text columns with a hint."
     if fld not in df.columns: raise KeyError(f"{fn}: there is no column {fld!r}. The columns are: {_examples(df.columns, 30)}")
@@ -132,7 +153,7 @@ def _unsort(order: np.ndarray, vals: np.ndarray) -> np.ndarray:
     out = np.empty_like(vals); out[order] = vals
     return out
 
-# %% ../nbs/10_structured.ipynb 20
+# %% ../nbs/10_structured.ipynb 22
 def add_elapsed(df: pd.DataFrame, flds, date: str = 'Date', by='Store',
                 prefixes: tuple[str, str] = ('After', 'Before')) -> pd.DataFrame:
     "Add `After<fld>` (days since the last event) and `Before<fld>` (<= 0: minus days to the next) per `by` group, in place."
@@ -148,7 +169,7 @@ def add_elapsed(df: pd.DataFrame, flds, date: str = 'Date', by='Store',
         df[prefixes[1] + fld] = _unsort(order, until)
     return df
 
-# %% ../nbs/10_structured.ipynb 24
+# %% ../nbs/10_structured.ipynb 26
 def add_rolling(df: pd.DataFrame, flds, window: int = 7, date: str = 'Date', by='Store',
                 suffixes: tuple[str, str] = ('_bw', '_fw')) -> pd.DataFrame:
     "Add `<fld>_bw` / `<fld>_fw`: per `by` group, sums of `fld` over the `window` rows up to / from each row by date, in place."
@@ -167,7 +188,7 @@ def add_rolling(df: pd.DataFrame, flds, window: int = 7, date: str = 'Date', by=
         df[fld + suffixes[1]] = _unsort(order, fw)
     return df
 
-# %% ../nbs/10_structured.ipynb 28
+# %% ../nbs/10_structured.ipynb 30
 def to_feather(df: pd.DataFrame, fname) -> Path:
     "Write `df` (index, categories and dtypes included) to the feather file `fname`, atomically."
     import pyarrow as pa, pyarrow.feather as feather
@@ -185,7 +206,7 @@ def read_feather(fname) -> pd.DataFrame:
     if not path.exists(): raise FileNotFoundError(f"read_feather: no file {path}. Save the frame first with to_feather(df, {str(path)!r}).")
     return pd.read_feather(path)
 
-# %% ../nbs/10_structured.ipynb 31
+# %% ../nbs/10_structured.ipynb 33
 def _is_cat(c: pd.Series) -> bool: return isinstance(c.dtype, pd.CategoricalDtype)
 
 def train_cats(df: pd.DataFrame) -> pd.DataFrame:
@@ -207,7 +228,7 @@ def apply_cats(df: pd.DataFrame, trn: pd.DataFrame) -> pd.DataFrame:
         df[n] = pd.Categorical.from_codes(codes, dtype=c.dtype)
     return df
 
-# %% ../nbs/10_structured.ipynb 34
+# %% ../nbs/10_structured.ipynb 36
 def fix_missing(df: pd.DataFrame, col: pd.Series, name: str, na_dict: dict) -> dict:
     "Fill missing values of numeric column `name` with `na_dict[name]` (else its median), adding `name_na`; returns `na_dict`."
     if not is_numeric_dtype(col) or is_bool_dtype(col): return na_dict
@@ -222,7 +243,7 @@ def fix_missing(df: pd.DataFrame, col: pd.Series, name: str, na_dict: dict) -> d
         na_dict[name] = filler
     return na_dict
 
-# %% ../nbs/10_structured.ipynb 37
+# %% ../nbs/10_structured.ipynb 39
 class Scaler:
     "Standardise the columns it was fitted on with the training means and standard deviations."
     def __init__(self, means: pd.Series, stds: pd.Series): self.means, self.stds, self.out_cols = means, stds, None
@@ -256,7 +277,7 @@ def scale_vars(df: pd.DataFrame, mapper: Scaler | None = None) -> Scaler:
     mapper.transform(df)
     return mapper
 
-# %% ../nbs/10_structured.ipynb 40
+# %% ../nbs/10_structured.ipynb 42
 def numericalize(df: pd.DataFrame, col: pd.Series, name: str, max_n_cat: int | None = None):
     "Replace categorical/text column `name` by its codes + 1 (0 = missing), unless it has <= `max_n_cat` categories."
     if not _is_cat(col) and (is_numeric_dtype(col) or is_bool_dtype(col)): return
@@ -314,7 +335,7 @@ def proc_df(df: pd.DataFrame, y_fld: str | None = None, skip_flds=None, ignore_f
     df = pd.concat([ignored, df], axis=1)
     return (df, y, na_dict, mapper) if do_scale else (df, y, na_dict)
 
-# %% ../nbs/10_structured.ipynb 50
+# %% ../nbs/10_structured.ipynb 52
 rossmann_cat_vars = ['Store', 'DayOfWeek', 'Year', 'Month', 'Day', 'StateHoliday', 'CompetitionMonthsOpen',
     'Promo2Weeks', 'StoreType', 'Assortment', 'PromoInterval', 'CompetitionOpenSinceYear', 'Promo2SinceYear',
     'State', 'Week', 'Events', 'Promo_fw', 'Promo_bw', 'StateHoliday_fw', 'StateHoliday_bw',
@@ -326,7 +347,7 @@ _ROSSMANN_WEATHER = ['Max_TemperatureC', 'Mean_TemperatureC', 'Min_TemperatureC'
                      'Min_Humidity', 'Max_Wind_SpeedKm_h', 'Mean_Wind_SpeedKm_h', 'CloudCover', 'Events']
 _ROSSMANN_EVENTS = ['SchoolHoliday', 'StateHoliday', 'Promo']
 
-# %% ../nbs/10_structured.ipynb 51
+# %% ../nbs/10_structured.ipynb 53
 def _rossmann_store(store: pd.DataFrame, store_states: pd.DataFrame) -> pd.DataFrame:
     "The store table with its state and the dates its competitor opened and its Promo2 began."
     store = join_df(store, store_states, 'Store')
@@ -391,3 +412,7 @@ def rossmann_features(tables: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         df = join_df(_rossmann_durations(df), ev, ['Store', 'Date'])
         out.append(df)
     return out[0], (out[1] if len(out) > 1 else None)
+
+# %% ../nbs/10_structured.ipynb 58
+import lessonkit.imports as _imports
+__all__ = list(dict.fromkeys([*globals().get('__all__', []), *_imports.__all__]))

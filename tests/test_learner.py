@@ -64,15 +64,34 @@ def state(learn):
 def test_lr_find_restores_bit_for_bit(learn):
     learn.unfreeze(); learn.fit(1e-3, 1, quiet=True)       # momentum buffers and moved BN statistics exist now
     (w0, o0) = state(learn)
-    with warnings.catch_warnings(): warnings.simplefilter('ignore'); learn.lr_find()
+    with warnings.catch_warnings(): warnings.simplefilter("ignore"); learn.lr_find(num_it=12)
     w1, o1 = state(learn)
     assert w0.keys() == w1.keys() and all(torch.equal(w0[k], w1[k]) for k in w0)
     assert o0.keys() == o1.keys() and all(torch.equal(o0[k][n], o1[k][n]) for k in o0 for n in o0[k])
     assert learn.sched.kind == 'lr_find' and len(learn.sched.lrs) >= 1
 
-def test_lr_find_on_tiny_data_says_so(learn):
-    with pytest.warns(UserWarning, match='too few'): learn.lr_find()
-    with pytest.raises(ValueError, match='smaller batch size'): learn.sched.plot()
+def test_lr_find_cycles_through_a_short_epoch(tmp_path):
+    "3 batches per epoch: lr_find still runs its num_it batches (or stops by the 4x rule), restores the state, and plots."
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    from lessonkit.sched import lr_find_lr
+    set_seed(0)
+    learn = ConvLearner.pretrained(resnet18, make_data(tmp_path, n_trn=24, n_val=8, bs=8), pretrained=False, precompute=True)
+    assert len(learn.fit_data.trn_dl) == 3
+    learn.fit(1e-3, 1, quiet=True); (w0, o0) = state(learn)
+    for num_it, end_lr in ((40, 1e-2), (200, 1e4)):
+        learn.lr_find(end_lr=end_lr, num_it=num_it); s = learn.sched
+        w1, o1 = state(learn)
+        assert all(torch.equal(w0[k], w1[k]) for k in w0) and all(torch.equal(o0[k][n], o1[k][n]) for k in o0 for n in o0[k])
+        n = len(s.lrs)
+        np.testing.assert_allclose(s.lrs, [1e-5 * lr_find_lr(i, num_it, 1., end_lr / 1e-5) for i in range(n)], rtol=1e-9)
+        if n < num_it: assert s.losses[-1] > 4 * min(s.losses[11:-1])    # stopped by the rule
+        if num_it == 40:   # 13 short epochs, the 14th cut after its first batch, none of them validated
+            assert n == 40 and len(s.rows) == 13 and all(np.isnan(r[2]) for r in s.rows)
+    assert n < 200                                                  # a rate of 1e4 blows the loss up
+    fig, ax = plt.subplots()
+    with pytest.warns(UserWarning, match='learn.sched.plot'): learn.sched.plot(n_skip=n, ax=ax)
+    assert len(ax.lines[0].get_xdata()) == np.isfinite(learn.sched.losses).sum()
+    plt.close(fig)
 
 def bn_stats(m): return [t.clone() for x in m.modules() if isinstance(x, nn.BatchNorm2d) for t in (x.running_mean, x.running_var)]
 
