@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 # %% auto 0
-__all__ = ['default_device', 'set_seed', 'in_notebook', 'in_test', 'is_tty', 'use_full_data', 'repo_root', 'data_root',
-           'atomic_write', 'atomic_save', 'progress', 'report', 'record_result']
+__all__ = ['default_device', 'cpu_bf16_native', 'choose_precision', 'report_once', 'set_seed', 'in_notebook', 'in_test', 'is_tty',
+           'use_full_data', 'repo_root', 'data_root', 'atomic_write', 'atomic_save', 'progress', 'report',
+           'record_result']
 
 # %% ../nbs/00_core.ipynb 4
 def default_device() -> torch.device:
@@ -20,6 +21,40 @@ def default_device() -> torch.device:
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb 7
+_BF16_FLAGS = {'amx_bf16', 'avx512_bf16', 'bf16'}   # x86 AMX, x86 AVX512-BF16, Arm's BF16 extension (aarch64 "Features")
+
+def cpu_bf16_native(cpuinfo: str | None = None) -> bool:
+    "Whether the CPU has native bfloat16 instructions, from the feature flags in `cpuinfo` (default: /proc/cpuinfo)."
+    if cpuinfo is None:
+        try: cpuinfo = Path('/proc/cpuinfo').read_text()
+        except OSError: return False      # not Linux: no flags to read, so no claim of bfloat16
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, val = line.partition(':')
+        if key.strip().lower() in ('flags', 'features'): flags.update(val.split())
+    return bool(flags & _BF16_FLAGS)
+
+def choose_precision(device, conv: bool = True, cpu_bf16: bool | None = None, cuda_bf16: bool | None = None):
+    "The fastest safe numeric path on `device`: (autocast dtype or None for float32, channels_last, a line saying so)."
+    device = torch.device(device)
+    off = 'learn.to_fp32() turns it off'
+    if device.type == 'cuda':
+        if cuda_bf16 is None: cuda_bf16 = torch.cuda.is_bf16_supported()
+        dtype, name = (torch.bfloat16, 'bfloat16') if cuda_bf16 else (torch.float16, 'float16 with gradient scaling')
+        return dtype, conv, f"precision: mixed {name}{' and channels-last' if conv else ''} on the GPU ({off})"
+    if device.type == 'cpu':
+        if not conv: return None, False, 'precision: float32 (a model without convolutions gains nothing from bfloat16)'
+        if cpu_bf16 is None: cpu_bf16 = cpu_bf16_native()
+        if cpu_bf16: return torch.bfloat16, True, f'precision: bfloat16 autocast and channels-last, since this CPU computes bfloat16 natively ({off})'
+        return None, False, 'precision: float32 (this CPU has no native bfloat16; mixed precision would only be slower)'
+    return None, False, f'precision: float32 on {device.type}'
+
+_reported: set = set()
+def report_once(msg: str):
+    "`report` a line the first time this process sees it."
+    if msg not in _reported: _reported.add(msg); report(msg)
+
+# %% ../nbs/00_core.ipynb 10
 def set_seed(seed: int = 42, deterministic: bool = False):
     "Seed Python's, NumPy's and PyTorch's generators (and every GPU's)."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
@@ -27,7 +62,7 @@ def set_seed(seed: int = 42, deterministic: bool = False):
     if deterministic:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
-# %% ../nbs/00_core.ipynb 10
+# %% ../nbs/00_core.ipynb 13
 def in_notebook() -> bool:
     "True inside a Jupyter kernel (not when a notebook runs headless under nbdev_test)."
     try:
@@ -45,13 +80,13 @@ def is_tty() -> bool:
     try: return sys.stdout.isatty()
     except Exception: return False
 
-# %% ../nbs/00_core.ipynb 12
+# %% ../nbs/00_core.ipynb 15
 def use_full_data(full: bool | None = None) -> bool:
     "Whether lessons should use the full datasets: `full` if given, else the `LESSONKIT_FULL` environment variable."
     if full is not None: return bool(full)
     return os.environ.get('LESSONKIT_FULL', '').strip().lower() in ('1', 'true', 'yes', 'on')
 
-# %% ../nbs/00_core.ipynb 15
+# %% ../nbs/00_core.ipynb 18
 def repo_root(start: Path | str | None = None) -> Path | None:
     "The lessonkit checkout containing `start` (default: the current folder), found by its settings.ini and data/; None outside one."
     p = Path(start or Path.cwd()).resolve()
@@ -71,7 +106,7 @@ def data_root(full: bool | None = None) -> Path:
                                 "clone of the repository (or set LESSONKIT_DATA and use full=True for downloaded data).")
     return root/'data'
 
-# %% ../nbs/00_core.ipynb 17
+# %% ../nbs/00_core.ipynb 20
 @contextlib.contextmanager
 def atomic_write(path: Path | str, mode: str = 'wb'):
     "Open a temporary file beside `path` for writing; it replaces `path` only if the block finishes without error."
@@ -90,7 +125,7 @@ def atomic_save(obj, path: Path | str):
     "`torch.save(obj)` to `path` atomically."
     with atomic_write(path, 'wb') as f: torch.save(obj, f)
 
-# %% ../nbs/00_core.ipynb 20
+# %% ../nbs/00_core.ipynb 23
 def progress(it, total: int | None = None, desc: str = '', leave: bool = False):
     "Iterate `it`, showing a progress bar in Jupyter or on a terminal, and no bar in logs."
     if total is None:
@@ -109,7 +144,7 @@ def report(*args, **kwargs):
     "Print one line and flush it."
     print(*args, **kwargs, flush=True)
 
-# %% ../nbs/00_core.ipynb 23
+# %% ../nbs/00_core.ipynb 26
 def record_result(lesson: str, metric: str, value: float, **extra) -> dict:
     "Note the headline `metric` a lesson reached (appended to the file named by LESSONKIT_RESULTS, if set)."
     import json

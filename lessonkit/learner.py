@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import default_device, atomic_save, progress, report, in_notebook
+from .core import default_device, atomic_save, progress, report, in_notebook, choose_precision, report_once
 from .sched import (n_epochs, sgdr_mult, lr_find_lr, fit_schedule, SmoothLoss, Recorder, preview_schedule)
 
 # %% auto 0
@@ -85,19 +85,44 @@ def to_device(b, device):
 
 def _is_bn(m): return isinstance(m, nn.modules.batchnorm._BatchNorm)
 
+def _has_conv(m: nn.Module) -> bool: return any(isinstance(o, nn.modules.conv._ConvNd) for o in m.modules())
+
+def _precision_state(precision: str, device: torch.device, model: nn.Module):
+    "(autocast dtype, grad scaler, channels_last) for `precision`: 'auto' (what the device does fastest), 'fp32', 'fp16', 'bf16'."
+    conv = _has_conv(model)
+    if precision == 'auto':
+        dtype, cl, msg = choose_precision(device, conv)
+        report_once(msg)
+    elif precision == 'fp32': dtype, cl = None, False
+    elif precision in ('fp16', 'bf16'):
+        dtype, cl = (torch.float16 if precision == 'fp16' else torch.bfloat16), conv
+        if dtype == torch.float16 and device.type != 'cuda':
+            raise ValueError("precision='fp16' needs a CUDA GPU; on the CPU use precision='bf16' or 'fp32'.")
+    else: raise ValueError(f"precision={precision!r}: use 'auto', 'fp32', 'fp16' or 'bf16'.")
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    return dtype, scaler, cl
+
+def _inputs_cl(learn, xb):
+    "Images (4-d inputs) channels-last when the learner stores its weights so."
+    if not learn.channels_last: return xb
+    return [x.contiguous(memory_format=torch.channels_last) if torch.is_tensor(x) and x.ndim == 4 and x.is_floating_point() else x for x in xb]
+
 # %% ../nbs/05_learner.ipynb 11
 class Learner:
     "Train `model` on `data` with loss `crit`; `layer_groups` get one learning rate each."
     def __init__(self, data, model: nn.Module, crit: Callable | None = None, opt_fn: Callable | None = None,
                  metrics: Sequence[Callable] | None = None, layer_groups: Sequence[nn.Module] | None = None,
-                 wd: float = 0., device=None, clip: float | None = None):
+                 wd: float = 0., device=None, clip: float | None = None, precision: str = 'auto'):
         self.data, self.crit, self.metrics, self.wd, self.clip = data, crit or F.cross_entropy, list(metrics or []), wd, clip
         self.opt_fn = opt_fn or (lambda params: torch.optim.SGD(params, lr=1e-3, momentum=0.9))
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device)
         self._layer_groups = list(layer_groups) if layer_groups is not None else [self.model]
         self.opt, self.sched, self.bn_frozen = None, Recorder(), False
-        self.autocast_dtype, self.scaler, self.iteration, self.epoch = None, None, 0, 0
+        self.iteration, self.epoch = 0, 0
+        # the numeric path: 'auto' picks what this device runs fastest and says so once (see core.choose_precision)
+        self.autocast_dtype, self.scaler, self.channels_last = _precision_state(precision, self.device, self.model)
+        if self.channels_last: self.model.to(memory_format=torch.channels_last)
         self.cbs: list = []
         self.fit_state = None  # (args of the last fit, next batch) for resume()
         self.train_model = self.model
@@ -199,6 +224,7 @@ def set_train_mode(self: Learner):
 def one_batch(self: Learner, b):
     "Forward, loss, backward and step on one batch `(*xb, yb)`."
     *xb, yb = to_device(b, self.device)
+    xb = _inputs_cl(self, xb)
     with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
         out = self.train_model(*xb)
     loss = self.crit(out.float(), yb)
@@ -218,6 +244,7 @@ def get_preds(self: Learner, dl, model: nn.Module | None = None, with_loss: bool
     outs, ys = [], []
     for b in progress(dl, leave=False):
         *xb, yb = to_device(b, self.device)
+        xb = _inputs_cl(self, xb)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             out = model(*xb)
         outs.append(out.float()); ys.append(yb)
@@ -445,12 +472,14 @@ def to_fp16(self: Learner, dtype=torch.float16):
 
 @patch
 def to_fp32(self: Learner):
-    "Back to full precision."
-    self.autocast_dtype, self.scaler = None, None; return self
+    "Back to plain float32 with the default memory layout: the exact path, for runs that must repeat bit for bit."
+    self.autocast_dtype, self.scaler, self.channels_last = None, None, False
+    self.model.to(memory_format=torch.contiguous_format); return self
 
 @patch
 def to_channels_last(self: Learner):
-    "Store the model's weights channels-last (faster convolutions on recent GPUs)."
+    "Store the model's weights, and feed its images, channels-last (faster convolutions on GPUs and bfloat16 CPUs)."
+    self.channels_last = True
     self.model.to(memory_format=torch.channels_last); return self
 
 # %% ../nbs/05_learner.ipynb 50
