@@ -13,7 +13,6 @@ LESSONS = [p for p in NBS if p.parent.name == 'lessons']
 def _env():
     env = {**os.environ, 'IN_TEST': '1', 'MPLBACKEND': 'Agg'}
     if os.environ.get('PYTEST_XDIST_WORKER'): env['OMP_NUM_THREADS'] = '1'   # one core per pytest worker
-    env.pop('LESSONKIT_FULL', None)                                           # the sample, always
     return env
 
 @pytest.mark.parametrize('nb', NBS, ids=[str(p.relative_to(ROOT/'nbs')) for p in NBS])
