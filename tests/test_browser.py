@@ -69,7 +69,7 @@ def lab(tmp_path_factory):
            f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={ROOT}', '--LabApp.expose_app_in_browser=True',
            f'--FileCheckpoints.checkpoint_dir={tmp/"checkpoints"}', '--LabApp.news_url=']
     if os.geteuid() == 0: cmd.append('--allow-root')   # Jupyter refuses to run as root without it (containers)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit('stopped (SIGTERM)'))   # so the cleanup below still runs
+    signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM stops pytest as Ctrl-C does: the cleanup below runs
     log = open(tmp/'lab.log', 'w')
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f'http://127.0.0.1:{port}'
@@ -102,6 +102,10 @@ WATCH = """() => { window.__lk = {progress: 0};
   new MutationObserver(() => { if (document.querySelector('.jp-OutputArea-output progress')) window.__lk.progress += 1; })
     .observe(document.body, {childList: true, subtree: true, attributes: true}); }"""
 
+KERNEL_READY = """() => { const w = window.jupyterapp?.shell?.currentWidget, k = w?.sessionContext?.session?.kernel;
+  return !!(k && k.connectionStatus === 'connected' && w.sessionContext.kernelDisplayStatus === 'idle'
+            && !document.querySelector('.jp-Dialog')); }"""
+
 STATE = """() => { const nb = window.jupyterapp.shell.currentWidget.content;
   const cells = []; for (let i = 0; i < nb.model.cells.length; i++) cells.push(nb.model.cells.get(i).toJSON());
   return {cells, status: document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status')}; }"""
@@ -127,13 +131,13 @@ def test_lesson_runs_in_jupyterlab(lab, browser, nb):
     rel = nb.relative_to(ROOT).as_posix()
     page = browser.new_page(viewport={'width': 1400, 'height': 1000})
     try:
-        page.goto(f'{lab.base}/lab/tree/{rel}?token={lab.token}')
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
-                               "document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]')", timeout=120_000)
-        try:   # JupyterLab may ask which kernel to start: the one the notebook names, as a student would accept
-            page.locator('.jp-Dialog button.jp-mod-accept').click(timeout=5000)
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
-        except playwright.TimeoutError: pass
+        page.goto(f'{lab.base}/lab/workspaces/lk-{nb.stem}/tree/{rel}?token={lab.token}')   # a workspace of its own: no other tabs
+        t_open = time.time()
+        while not page.evaluate(KERNEL_READY):   # wait for the kernel, as a student would before Run All
+            dialog = page.locator('.jp-Dialog button.jp-mod-accept')
+            if dialog.count(): dialog.first.click()   # "Select Kernel": keep the one offered (the notebook's own)
+            assert time.time() - t_open < 300, f'{nb.name}: the kernel was not ready within 300 s'
+            time.sleep(0.5)
         page.evaluate(WATCH)
         page.locator('.lm-MenuBar-itemLabel', has_text='Run').first.click()
         page.locator('.lm-Menu-itemLabel', has_text='Run All Cells').first.click()
