@@ -1,6 +1,7 @@
 # Everything a student or CI needs, in two commands:
 #   make lessons   run every lesson notebook on the sample data, write executed copies to out/, print a table
-#   make test      run every notebook as a test (cells flagged `full` skipped) and pytest tests/
+#   make test      run every notebook as a test (library notebooks as nbdev_test does, lessons as Jupyter's Run All) and pytest tests/
+#   make test-browser  every lesson in JupyterLab, driven by headless Chromium (needs: apt-get install -y chromium)
 # Both create (or reuse) the virtual environment .venv with the pinned versions in requirements.txt.
 SHELL  := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lessonkit-installed
 
-.PHONY: lessons test bench readme export clean-nbs check-sync install
+.PHONY: lessons test test-browser bench readme export clean-nbs check-sync install
 
 install: $(STAMP)
 
@@ -16,13 +17,18 @@ $(STAMP): requirements.txt settings.ini setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name lessonkit --display-name "Python (lessonkit)" >/dev/null
 	@touch $(STAMP)
 
 lessons: $(STAMP)
 	$(PY) .ci/run_lessons.py
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist worksteal tests/
+	$(PY) -m pytest -n 2 --dist worksteal --ignore=tests/test_browser.py tests/
+
+# JupyterLab from .venv, each lesson run with Run > Run All Cells in headless Chromium; screenshots in out/
+test-browser: $(STAMP)
+	$(PY) -m pytest -v -rs tests/test_browser.py
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -11,8 +11,8 @@ import torch
 
 # %% auto 0
 __all__ = ['default_device', 'cpu_bf16_native', 'choose_precision', 'report_once', 'set_seed', 'in_notebook', 'in_test', 'is_tty',
-           'use_full_data', 'repo_root', 'data_root', 'atomic_write', 'atomic_save', 'progress', 'report',
-           'record_result']
+           'use_full_data', 'repo_root', 'data_root', 'atomic_write', 'atomic_save', 'TrainingView', 'progress',
+           'report', 'record_result']
 
 # %% ../nbs/00_core.ipynb 4
 def default_device() -> torch.device:
@@ -126,19 +126,111 @@ def atomic_save(obj, path: Path | str):
     with atomic_write(path, 'wb') as f: torch.save(obj, f)
 
 # %% ../nbs/00_core.ipynb 23
+_views: list = []   # the training views on screen, innermost last: `progress()` draws its bar inside the last one
+
+def _display_mode() -> str:
+    "'html' in Jupyter, 'tty' on an interactive terminal, 'text' in a log or a headless test run."
+    return 'html' if in_notebook() else 'tty' if is_tty() else 'text'
+
+def _cell(name: str, v) -> str:
+    if name == 'time': return f'{v:.1f}s'
+    if isinstance(v, (int, np.integer)): return f'{v:d}'
+    if isinstance(v, str): return v
+    v = float(v)
+    return f'{v:.6f}' if abs(v) < 1e4 else f'{v:.4e}'
+
+def _clock(s: float) -> str: return f'{int(s) // 60:02d}:{int(s) % 60:02d}'
+
+class TrainingView:
+    """What a fit shows while it runs: a bar over the batches and a table with one row per epoch, `names` its columns.
+    In Jupyter both live in one HTML output, updated in place: the table grows epoch by epoch, the bar goes away when
+    the fit ends. On a terminal the rows are text lines with a one-line bar under them; in a log, the text lines only."""
+    update_every = 0.2   # seconds between two redraws of a bar (the last batch always redraws)
+    def __init__(self, names=None, mode: str | None = None, leave: bool = False):
+        self.names, self.rows, self.leave = (list(names) if names else None), [], leave
+        self.mode = mode or _display_mode()
+        self.bar_html, self.handle, self.shown = '', None, 0
+
+    def __enter__(self): return self.start()
+    def __exit__(self, *exc): self.close()
+
+    def start(self):
+        "Put the view on screen (the table header first, in every mode)."
+        _views.append(self)
+        if self.mode == 'html':
+            from IPython.display import display, HTML
+            self.handle = display(HTML(self._html()), display_id=True)
+        elif self.names: report(''.join(f'{n:>12}' for n in self.names))
+        return self
+
+    def add_row(self, vals):
+        "Show one epoch's row: values in the order of `names`."
+        cells = [_cell(n, v) for n, v in zip(self.names, vals)]
+        self.rows.append(cells)
+        if self.mode == 'html': self._show()
+        else: report(''.join(f'{c:>12}' for c in cells))
+
+    def bar(self, it, total: int | None = None, desc: str = ''):
+        "Iterate `it` with a bar: in the view's HTML in Jupyter, on one redrawn line on a terminal, none in a log."
+        if total is None:
+            try: total = len(it)
+            except TypeError: total = None
+        if self.mode == 'text': yield from it; return
+        if self.mode == 'tty':
+            from fastprogress.fastprogress import ConsoleProgressBar
+            pb = ConsoleProgressBar(it, total='noinfer' if total is None else total, leave=False)
+            if desc: pb.comment = desc
+            yield from pb; return
+        t0 = last = time.time(); i = 0
+        self._bar(0, total, 0., desc)
+        try:
+            for i, o in enumerate(it, 1):
+                yield o
+                now = time.time()
+                if now - last >= self.update_every or i == total: self._bar(i, total, now - t0, desc); last = now
+        finally:
+            if self.leave: self._bar(i, total, time.time() - t0, desc)
+            else: self.bar_html = ''; self._show()
+
+    def _bar(self, i: int, total: int | None, elapsed: float, desc: str):
+        left = f'&lt;{_clock(elapsed / i * (total - i))}' if i and total else ''
+        count = f'{i}/{total}' if total else f'{i}'
+        self.bar_html = (f'<div><progress value="{i}" max="{total or max(i, 1)}" style="width:300px;height:18px;'
+                         f'vertical-align:middle"></progress> {count} [{_clock(elapsed)}{left}] {desc}</div>')
+        self._show()
+
+    def _html(self) -> str:
+        if not self.names: return self.bar_html
+        head = ''.join(f'<th>{n}</th>' for n in self.names)
+        body = ''.join('<tr>' + ''.join(f'<td>{c}</td>' for c in r) + '</tr>' for r in self.rows)
+        table = (f'<table class="dataframe lessonkit-epochs" border="1"><thead><tr style="text-align: right;">{head}'
+                 f'</tr></thead><tbody>{body}</tbody></table>')
+        return table + self.bar_html
+
+    def _show(self):
+        if self.handle is None: return
+        from IPython.display import HTML
+        self.handle.update(HTML(self._html()))
+        self.shown += 1
+
+    def close(self):
+        "Take the view off the stack; in Jupyter, what stays is the table (and the bar, with `leave`)."
+        if self in _views: _views.remove(self)
+        if self.mode == 'html' and not self.leave: self.bar_html = ''
+        self._show()
+
 def progress(it, total: int | None = None, desc: str = '', leave: bool = False):
-    "Iterate `it`, showing a progress bar in Jupyter or on a terminal, and no bar in logs."
+    "Iterate `it`, showing a progress bar in Jupyter or on a terminal (inside the running fit's view, if any), none in logs."
     if total is None:
         try: total = len(it)
         except TypeError: total = None
-    if in_notebook() or is_tty():
-        try:
-            from fastprogress.fastprogress import progress_bar
-            pb = progress_bar(it, total=total, leave=leave)
-            if desc: pb.comment = desc
-            return pb
-        except ImportError: pass
-    return it
+    if _views: return _views[-1].bar(it, total, desc)
+    mode = _display_mode()
+    if mode == 'text': return it
+    return _own_bar(it, total, desc, leave, mode)
+
+def _own_bar(it, total, desc, leave, mode):
+    with TrainingView(mode=mode, leave=leave) as v: yield from v.bar(it, total, desc)
 
 def report(*args, **kwargs):
     "Print one line and flush it."

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import default_device, atomic_save, progress, report, in_notebook, choose_precision, report_once
+from .core import default_device, atomic_save, progress, report, in_notebook, TrainingView, choose_precision, report_once
 from .sched import (n_epochs, sgdr_mult, lr_find_lr, fit_schedule, SmoothLoss, Recorder, preview_schedule)
 
 # %% auto 0
@@ -56,20 +56,19 @@ class LRFinderCB(Callback):
 
 # %% ../nbs/05_learner.ipynb 8
 class ProgressCB(Callback):
-    "Print a header, then one row per epoch: epoch, trn_loss, val_loss, metrics..."
+    "Show the fit as it runs: a bar over each epoch's batches and one row per epoch (epoch, trn_loss, val_loss, metrics, time)."
     order = 10
-    def __init__(self, quiet: bool = False): self.quiet = quiet
+    def __init__(self, quiet: bool = False): self.quiet, self.view = quiet, None
     def before_fit(self, learn):
         self.t0 = time.time()
-        self.quiet = self.quiet or not learn.is_main
-        if self.quiet: return
+        if self.quiet or not learn.is_main: return
         names = ['epoch', 'trn_loss', 'val_loss'] + [getattr(m, '__name__', type(m).__name__) for m in learn.fit_metrics] + ['time']
-        report(''.join(f'{n:>12}' for n in names))
+        self.view = TrainingView(names).start()
     def after_epoch(self, learn):
-        if self.quiet: return
-        vals = [learn.smooth_loss.value, learn.val_loss, *learn.val_metrics]
-        s = f'{learn.epoch:>12d}' + ''.join(f' {v:11.6f}' if abs(v) < 1e4 else f' {v:11.4e}' for v in vals)
-        report(s + f'{time.time() - self.t0:>11.1f}s')
+        if self.view is None: return
+        self.view.add_row([learn.epoch, learn.smooth_loss.value, learn.val_loss, *learn.val_metrics, time.time() - self.t0])
+    def after_fit(self, learn):
+        if self.view is not None: self.view.close(); self.view = None
 
 # %% ../nbs/05_learner.ipynb 10
 def to_np(t):
@@ -300,10 +299,15 @@ def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0, do_validat
         self.cbs, self.train_model = [], self.model
 
 # %% ../nbs/05_learner.ipynb 22
+def _last_vals(learn: Learner) -> list:
+    "The last epoch's validation loss and metrics, `[val_loss, *metrics]` (empty before any epoch ended)."
+    return [float(v) for v in learn.sched.rows[-1][2:]] if learn.sched.rows else []
+
 @patch
 def fit(self: Learner, lrs, n_cycle: int, cycle_len: int | None = None, cycle_mult: int = 1, wds: float | None = None,
         metrics: Sequence[Callable] | None = None, callbacks: Sequence[Callback] = (), quiet: bool = False):
-    "Train for `n_cycle` epochs at constant `lrs`, or `n_cycle` SGDR cycles of `cycle_len`*`cycle_mult`**i epochs."
+    """Train for `n_cycle` epochs at constant `lrs`, or `n_cycle` SGDR cycles of `cycle_len`*`cycle_mult`**i epochs.
+    Returns the last epoch's `[val_loss, *metrics]`; every epoch's row is in `learn.sched.rows`."""
     if metrics is not None: self.metrics = list(metrics)
     if wds is not None: self.wd = wds
     if self.opt is not None:
@@ -314,7 +318,7 @@ def fit(self: Learner, lrs, n_cycle: int, cycle_len: int | None = None, cycle_mu
     sched = fit_schedule(group_lrs, nb, n_cycle, cycle_len, cycle_mult)
     self.fit_state = dict(lrs=group_lrs.tolist(), n_cycle=n_cycle, cycle_len=cycle_len, cycle_mult=cycle_mult, iteration=0)
     self._fit(n_epochs(n_cycle, cycle_len, cycle_mult), [ScheduleCB(sched), ProgressCB(quiet), *callbacks])
-    return self.sched.rows
+    return _last_vals(self)
 
 @patch
 def resume(self: Learner, callbacks: Sequence[Callback] = (), quiet: bool = False):
@@ -323,9 +327,9 @@ def resume(self: Learner, callbacks: Sequence[Callback] = (), quiet: bool = Fals
     if not st: raise ValueError("There is no fit to resume: call learn.fit(...) (or load a checkpoint saved during one).")
     nb = len(self.fit_data.trn_dl)
     sched = fit_schedule(np.array(st['lrs']), nb, st['n_cycle'], st['cycle_len'], st['cycle_mult'])
-    if st['iteration'] >= len(sched): report('The last fit had already finished; nothing to resume.'); return self.sched.rows
+    if st['iteration'] >= len(sched): report('The last fit had already finished; nothing to resume.'); return _last_vals(self)
     self._fit(n_epochs(st['n_cycle'], st['cycle_len'], st['cycle_mult']), [ScheduleCB(sched), ProgressCB(quiet), *callbacks], start_iter=st['iteration'])
-    return self.sched.rows
+    return _last_vals(self)
 
 @patch
 def sched_preview(self: Learner, lrs, n_cycle: int, cycle_len: int | None = None, cycle_mult: int = 1) -> Recorder:

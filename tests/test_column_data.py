@@ -164,8 +164,10 @@ def test_fit_sgdr_metric_and_predict_in_order(tmp_path):
     md = ColumnarModelData.from_data_frame(tmp_path, val_idx, df, yl, ['Store', 'Dow'], bs=32, test_df=df.iloc[::-1])
     learn = md.get_learner(get_emb_szs(raw, ['Store', 'Dow']), 2, 0.04, 1, [50, 20], [0.001, 0.01],
                            y_range=(0, float(yl.max()) * 1.2))
-    rows = learn.fit(1e-2, 2, cycle_len=1, metrics=[exp_rmspe], quiet=True)
+    vals = learn.fit(1e-2, 2, cycle_len=1, metrics=[exp_rmspe], quiet=True)
+    rows = learn.sched.rows
     assert len(rows) == 2 and isinstance(learn.opt, torch.optim.Adam)
+    assert vals == pytest.approx(rows[-1][2:])       # fit returns the last epoch's [val_loss, exp_rmspe]
     pred = learn.predict()
     assert pred.shape == (200, 1)
     assert rows[-1][-1] == pytest.approx(exp_rmspe_ref(pred, yl[val_idx]), rel=1e-5)
@@ -255,8 +257,8 @@ def rossmann_lesson(path, tmp_path, epochs=(1, 3), rf_trees=0, lr=1e-3):
     y_range = (0, float(yl.max()) * 1.2)
     learn = md.get_learner(emb_szs, len(df.columns) - len(cat_vars), 0.04, 1, [1000, 500], [0.001, 0.01], y_range=y_range)
     learn.fit(lr, epochs[0], metrics=[exp_rmspe], quiet=True)
-    rows = learn.fit(lr, epochs[1], cycle_len=1, quiet=True)
-    nn_err = rows[-1][-1]
+    learn.fit(lr, epochs[1], cycle_len=1, quiet=True)
+    nn_err = learn.sched.rows[-1][-1]
     assert nn_err == pytest.approx(exp_rmspe_ref(learn.predict(), yl[val_idx]), rel=1e-4)
     stores = joined.Store.to_numpy()
     trn_mask = np.ones(len(df), bool); trn_mask[val_idx] = False
