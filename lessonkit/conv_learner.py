@@ -16,11 +16,12 @@ import torchvision.models as tvm
 from torch.utils.data import DataLoader, TensorDataset
 from .core import atomic_save, report, progress
 from .learner import Learner, to_np
+from .pretrain import SAMPLE_SHA256, load_sample_weights
 
 # %% auto 0
 __all__ = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50', 'resnext101_64', 'wrn', 'vgg16',
-           'densenet121', 'model_archs', 'Arch', 'AdaptiveConcatPool2d', 'conv_head', 'weights_fingerprint',
-           'compute_features', 'ConvLearner']
+           'densenet121', 'model_archs', 'Arch', 'weights_source', 'AdaptiveConcatPool2d', 'conv_head',
+           'weights_fingerprint', 'compute_features', 'ConvLearner']
 
 # %% ../nbs/07_conv_learner.ipynb 4
 class Arch:
@@ -29,12 +30,14 @@ class Arch:
         self.name, self.builder, self.weights, self.kind = name, builder, weights, kind
         self.__name__ = name
     def __repr__(self): return f'Arch({self.name})'
-    def __call__(self, pretrained: bool = False) -> nn.Module:
-        "The full torchvision model, with ImageNet weights when `pretrained`."
-        if not pretrained: return self.builder(weights=None)
+    def __call__(self, pretrained: bool | str = False) -> nn.Module:
+        "The full torchvision model: ImageNet weights (`True`), random ones (`False`) or lessonkit's sample body (`'sample'`)."
+        src = weights_source(pretrained)
+        if src == 'random': return self.builder(weights=None)
+        if src == 'sample': return _build_sample(self)
         return _build_pretrained(self)
 
-    def body(self, pretrained: bool = False) -> nn.Sequential:
+    def body(self, pretrained: bool | str = False) -> nn.Sequential:
         "The convolutional body: everything before the final pooling layer."
         m = self(pretrained)
         if self.kind == 'resnet': return nn.Sequential(*list(m.children())[:-2])
@@ -45,6 +48,27 @@ class Arch:
     def split(self, body: nn.Sequential) -> int:
         "Index in the body where the late layer group starts."
         return 6 if self.kind == 'resnet' else len(body) // 2
+
+def weights_source(pretrained: bool | str) -> str:
+    "Which weights `pretrained` asks for: 'imagenet' (True), 'random' (False) or 'sample' (lessonkit's own, for the samples)."
+    if pretrained is True: return 'imagenet'
+    if pretrained is False or pretrained is None: return 'random'
+    if isinstance(pretrained, str) and pretrained.lower() == 'sample': return 'sample'
+    raise ValueError(f"pretrained={pretrained!r}: use True (torchvision's ImageNet weights), False (random weights) or "
+                     "'sample' (lessonkit's own body, pretrained on drawn pictures for the samples).")
+
+def _build_sample(arch: Arch) -> nn.Module:
+    "The torchvision model with lessonkit's sample weights in its body (the output layer stays random: the body is all we use)."
+    if arch.name not in SAMPLE_SHA256:
+        raise ValueError(f"lessonkit has sample weights only for {', '.join(SAMPLE_SHA256)}, not for {arch.name}: use "
+                         f"arch={', '.join(SAMPLE_SHA256)} with pretrained='sample', or pretrained=True (ImageNet) / "
+                         f"False (random) for {arch.name}.")
+    m = arch.builder(weights=None)
+    missing, unexpected = m.load_state_dict(load_sample_weights(arch.name), strict=False)
+    if unexpected or any(not k.startswith('fc.') for k in missing):
+        raise ValueError(f'The sample weights of {arch.name} do not fit torchvision\'s {arch.name}: missing {missing}, '
+                         f'unexpected {unexpected}. Rebuild them with `make pretrain-sample`.')
+    return m
 
 def _build_pretrained(arch: Arch) -> nn.Module:
     w = arch.weights
@@ -129,8 +153,9 @@ def compute_features(model: nn.Module, dl, device) -> torch.Tensor:
 # %% ../nbs/07_conv_learner.ipynb 11
 class ConvLearner(Learner):
     "A Learner for image classification with a pretrained CNN body and the course's head."
-    def __init__(self, data, arch: Arch, body: nn.Sequential, head: nn.Sequential, precompute: bool = False, **kwargs):
-        self.arch, self.body, self.head = arch, body, head
+    def __init__(self, data, arch: Arch, body: nn.Sequential, head: nn.Sequential, precompute: bool = False,
+                 weights_source: str = 'custom', **kwargs):
+        self.arch, self.body, self.head, self.weights_source = arch, body, head, weights_source
         model = nn.Sequential(body, head)
         split = arch.split(body)
         groups = [body[:split], body[split:], head]
@@ -146,13 +171,14 @@ class ConvLearner(Learner):
 
     @classmethod
     def pretrained(cls, arch: Arch, data, ps=None, xtra_fc=None, xtra_cut: int = 0, custom_head=None,
-                   precompute: bool = False, pretrained: bool = True, **kwargs) -> 'ConvLearner':
-        "Body of `arch` (ImageNet weights unless `pretrained=False`), a new head for `data`'s classes, body frozen."
+                   precompute: bool = False, pretrained: bool | str = True, **kwargs) -> 'ConvLearner':
+        "Body of `arch` (`pretrained`: True ImageNet, False random, 'sample' lessonkit's own), a new head for `data`'s classes, body frozen."
         if isinstance(arch, str): arch = {a.name: a for a in model_archs}[arch]
+        src = weights_source(pretrained)
         body = arch.body(pretrained)
         if xtra_cut: body = body[:-xtra_cut]
         head = custom_head if custom_head is not None else conv_head(_num_features(body), data.c, ps, xtra_fc, getattr(data, 'is_multi', False))
-        return cls(data, arch, body, head, precompute=precompute, **kwargs)
+        return cls(data, arch, body, head, precompute=precompute, weights_source=src, **kwargs)
 
     def __repr__(self): return f'ConvLearner({self.arch.name}, {len(self.data.classes)} classes, precompute={self.precompute})'
 
@@ -194,8 +220,9 @@ def precompute(self: ConvLearner, on: bool):
 def build_feature_data(self: ConvLearner):
     "Compute (or load from PATH/tmp) the pooled body features of train, valid and test images; a data object over them."
     data = self.data
-    key = _cache_key(self.arch.name + f'-cut{len(self.body)}', data, body=self.body)
-    path = Path(data.path)/'tmp'/f'feats_{self.arch.name}_{getattr(data, "sz", "x")}_{key}.pt'
+    src = getattr(self, 'weights_source', 'custom')
+    key = _cache_key(self.arch.name + f'-cut{len(self.body)}-{src}', data, body=self.body)
+    path = Path(data.path)/'tmp'/f'feats_{self.arch.name}_{src}_{getattr(data, "sz", "x")}_{key}.pt'
     feats = None
     if path.exists():
         try: feats = torch.load(path, weights_only=True)
@@ -263,7 +290,7 @@ def predict(self: ConvLearner, is_test: bool = False) -> np.ndarray:
         if dl is not None: return self.get_preds(dl, model=self._feat_head())[0].cpu().numpy()
     return Learner.predict(self, is_test)
 
-# %% ../nbs/07_conv_learner.ipynb 43
+# %% ../nbs/07_conv_learner.ipynb 51
 from .imports import *
 import os, sys, math
 import pandas as pd
@@ -279,7 +306,7 @@ from .interpret import *
 from .submission import *
 from .datasets import get_data, verify_images
 
-# %% ../nbs/07_conv_learner.ipynb 44
+# %% ../nbs/07_conv_learner.ipynb 52
 import lessonkit.imports as _im, lessonkit.transforms as _tr, lessonkit.data as _da, lessonkit.metrics as _me, lessonkit.interpret as _in, lessonkit.submission as _su
 _course = ['np', 'pd', 'plt', 'torch', 'nn', 'F', 'os', 'sys', 'math', 'Path', 'metrics', 'confusion_matrix',
            'set_seed', 'default_device', 'use_full_data', 'data_root', 'record_result', 'get_data', 'verify_images', 'to_np']
