@@ -1,6 +1,7 @@
 # Everything a student or CI needs, in two commands:
 #   make lessons   run every lesson notebook on the sample data, write executed copies to out/, print a table
 #   make test      run every notebook as a test (cells flagged `full` skipped) and pytest tests/
+#   make full-check  every lesson in full mode on stand-ins of Kaggle and of the ImageNet weights (see .ci/full_check.py)
 # Both create (or reuse) the virtual environment .venv with the pinned versions in requirements.txt.
 SHELL  := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lessonkit-installed
 
-.PHONY: lessons test bench readme export clean-nbs check-sync install
+.PHONY: lessons test bench readme export clean-nbs check-sync install full-check
 
 install: $(STAMP)
 
@@ -20,6 +21,10 @@ $(STAMP): requirements.txt settings.ini setup.py
 
 lessons: $(STAMP)
 	$(PY) .ci/run_lessons.py
+
+# every lesson with LESSONKIT_FULL=1 against local stand-ins of Kaggle and of the ImageNet weights (tiny data)
+full-check: $(STAMP)
+	$(PY) .ci/full_check.py
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist worksteal tests/

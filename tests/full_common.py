@@ -5,6 +5,11 @@ from pathlib import Path
 import pytest
 
 STANDINS = Path(__file__).resolve().parent/'standins'
+_servers = []
+
+def last_server():
+    "The files.fast.ai stand-in of the running test."
+    return _servers[-1]
 
 @pytest.fixture
 def standins(tmp_path, monkeypatch):
@@ -17,7 +22,7 @@ def standins(tmp_path, monkeypatch):
     servers = []
     def setup(archs=(), **kw):
         import setup_standins
-        env, srv = setup_standins.setup(tmp_path/'scratch', archs, **kw); servers.append(srv)
+        env, srv = setup_standins.setup(tmp_path/'scratch', archs, **kw); servers.append(srv); _servers.append(srv)
         for k, v in env.items(): monkeypatch.setenv(k, v)
         import torch.hub; monkeypatch.setattr(torch.hub, '_hub_dir', None)
         return env
