@@ -28,3 +28,18 @@ def standins(tmp_path, monkeypatch):
         return env
     yield setup
     for s in servers: s.stop()
+
+def check_standin_weights(learn, arch, env):
+    "The body's first convolution holds exactly the stand-in file's weights: pretrained=True went through torchvision."
+    import torch, weights
+    sd = torch.load(weights.checkpoint_path(arch, env['TORCH_HOME']), weights_only=True)
+    assert torch.equal(learn.body[0].weight.detach().cpu(), sd['conv1.weight'])
+
+def upload(path, competition, env):
+    "Submit through lessonkit to the Kaggle stand-in and return what it received."
+    import setup_standins
+    from lessonkit.interpret import submit
+    submit(path, competition, 'full-mode test on stand-in data')
+    got = setup_standins.submissions(env, competition)
+    assert [g['file'] for g in got] == [Path(path).name] and got[0]['message'] == 'full-mode test on stand-in data'
+    return got
