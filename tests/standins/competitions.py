@@ -89,7 +89,7 @@ def _tar_7z(members: dict[str, bytes], tar_name: str, tmp: Path) -> bytes:
 
 def _csv(df: pd.DataFrame) -> bytes: return df.to_csv(index=False).encode()
 
-def dogs_vs_cats(n_per_class: int = 60, n_test: int = 20) -> dict[str, bytes]:
+def dogs_vs_cats(n_per_class: int = 60, n_test: int = 10) -> dict[str, bytes]:
     "train.zip (flat cat.N.jpg / dog.N.jpg under train/), test1.zip (test1/N.jpg), sampleSubmission.csv."
     s = DATA/'dogscats'; rng = np.random.default_rng(0); train = {}
     for cls in ('cat', 'dog'):
@@ -101,7 +101,7 @@ def dogs_vs_cats(n_per_class: int = 60, n_test: int = 20) -> dict[str, bytes]:
     sub = pd.DataFrame({'id': range(1, len(test) + 1), 'label': 0})
     return {'train.zip': _zip(train), 'test1.zip': _zip(test), 'sampleSubmission.csv': _csv(sub)}
 
-def dog_breed_identification(n_train: int = 140, n_test: int = 20, layout: str = 'archives') -> dict[str, bytes]:
+def dog_breed_identification(n_train: int = 120, n_test: int = 8, layout: str = 'archives') -> dict[str, bytes]:
     "labels.csv (id,breed) over all 120 breeds, sample_submission.csv with the 120 columns, train/ and test/ <id>.jpg."
     s = DATA/'dogbreeds'; rng = np.random.default_rng(0)
     lab = pd.read_csv(s/'labels.csv').head(n_train).copy()
@@ -118,7 +118,7 @@ def dog_breed_identification(n_train: int = 140, n_test: int = 20, layout: str =
              'sample_submission.csv.zip': _zip({'sample_submission.csv': sample})}
     return {'dog-breed-identification.zip': _zip(files), **files}
 
-def planet(tmp: Path, n_train: int = 160, n_test: int = 16, n_additional: int = 8) -> dict[str, bytes]:
+def planet(tmp: Path, n_train: int = 128, n_test: int = 8, n_additional: int = 4) -> dict[str, bytes]:
     "The three .tar.7z image archives and the two CSVs (served zipped)."
     s = DATA/'planet'
     lab = pd.read_csv(s/'train_v2.csv').head(n_train)
