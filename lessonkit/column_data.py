@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch.utils.data import Dataset, DataLoader
 from .learner import Learner
 
@@ -199,7 +200,8 @@ class StructuredLearner(Learner):
         if crit is None: crit = F.mse_loss if data.is_reg else F.nll_loss
         super().__init__(data, model, crit, opt_fn=opt_fn or torch.optim.Adam, **kwargs)
 
-def _get_learner(self: ColumnarModelData, emb_szs=None, n_cont: int | None = None, emb_drop: float = 0., out_sz: int = 1,
+@patch
+def get_learner(self: ColumnarModelData, emb_szs=None, n_cont: int | None = None, emb_drop: float = 0., out_sz: int = 1,
                  szs=(1000, 500), drops=(0.001, 0.01), y_range=None, use_bn: bool = False, **kwargs) -> StructuredLearner:
     "An embedding network for this data, in a `StructuredLearner` (course arguments; see `MixedInputModel`)."
     emb_szs = self.get_emb_szs() if emb_szs is None else [tuple(int(v) for v in o) for o in emb_szs]
@@ -217,7 +219,6 @@ def _get_learner(self: ColumnarModelData, emb_szs=None, n_cont: int | None = Non
                          f"({len(self.cat_flds)} of the {len(self.cat_flds) + self.n_cont} columns are categorical).")
     model = MixedInputModel(emb_szs, n_cont, emb_drop, out_sz, szs, drops, y_range, use_bn, self.is_reg)
     return StructuredLearner(self, model, **kwargs)
-ColumnarModelData.get_learner = _get_learner
 
 # %% ../nbs/11_column_data.ipynb 24
 def group_mean_baseline(keys_trn, y_trn, keys_val) -> np.ndarray:

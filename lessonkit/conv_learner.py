@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 import torchvision.models as tvm
 from torch.utils.data import DataLoader, TensorDataset
 from .core import atomic_save, report, progress
@@ -19,7 +20,7 @@ from .learner import Learner, to_np
 # %% auto 0
 __all__ = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50', 'resnext101_64', 'wrn', 'vgg16',
            'densenet121', 'model_archs', 'Arch', 'AdaptiveConcatPool2d', 'conv_head', 'weights_fingerprint',
-           'compute_features', 'ConvLearner', 'build_feature_data', 'set_data']
+           'compute_features', 'ConvLearner']
 
 # %% ../nbs/07_conv_learner.ipynb 4
 class Arch:
@@ -156,16 +157,22 @@ class ConvLearner(Learner):
     def __repr__(self): return f'ConvLearner({self.arch.name}, {len(self.data.classes)} classes, precompute={self.precompute})'
 
 # %% ../nbs/07_conv_learner.ipynb 13
+@patch
 def _feat_head(self: ConvLearner) -> nn.Module:
     "The part of the head after pooling: what trains on cached features."
     return self.head[2:] if isinstance(self.head[0], AdaptiveConcatPool2d) else self.head
 
+@patch
 def _pool(self: ConvLearner) -> nn.Module:
     return nn.Sequential(self.body, *self.head[:2])
 
-def _get_precompute(self: ConvLearner) -> bool: return self._precompute
+@patch(as_prop=True)
+def precompute(self: ConvLearner) -> bool:
+    "Whether fit trains the head alone on cached body features (set it to switch)."
+    return self._precompute
 
-def _set_precompute(self: ConvLearner, on: bool):
+@patch(set_prop=True)
+def precompute(self: ConvLearner, on: bool):
     on = bool(on)
     if on == self._precompute: return
     if on:
@@ -181,10 +188,9 @@ def _set_precompute(self: ConvLearner, on: bool):
                           'no effect until you set learn.precompute = False.'); self._warned_aug = True
     else: self._feats = None
     self._precompute = on
-ConvLearner._feat_head, ConvLearner._pool = _feat_head, _pool
-ConvLearner.precompute = property(_get_precompute, _set_precompute)
 
 # %% ../nbs/07_conv_learner.ipynb 14
+@patch
 def build_feature_data(self: ConvLearner):
     "Compute (or load from PATH/tmp) the pooled body features of train, valid and test images; a data object over them."
     data = self.data
@@ -210,28 +216,35 @@ def build_feature_data(self: ConvLearner):
         return DataLoader(ds, batch_size=bs, shuffle=shuffle, drop_last=drop)
     return SimpleNamespace(trn_dl=dl('trn', True), val_dl=dl('val', False), test_dl=dl('test', False), path=data.path,
                            classes=data.classes, c=data.c, cache_path=path)
-ConvLearner.build_feature_data = build_feature_data
 
-ConvLearner.fit_model = property(lambda self: self._feat_head() if self._precompute else self.model)
-ConvLearner.fit_data = property(lambda self: self._feats if self._precompute else self.data)
+@patch(as_prop=True)
+def fit_model(self: ConvLearner) -> nn.Module:
+    "The module that fit trains: the head alone on cached features while precompute is on, else the whole model."
+    return self._feat_head() if self._precompute else self.model
+
+@patch(as_prop=True)
+def fit_data(self: ConvLearner):
+    "The data that fit reads: the cached features while precompute is on, else the images."
+    return self._feats if self._precompute else self.data
 
 # %% ../nbs/07_conv_learner.ipynb 16
-def _unfreeze(self: ConvLearner):
+@patch
+def unfreeze(self: ConvLearner):
     "Train every layer group (switches precompute off: the body must see images)."
     if self._precompute:
         report('unfreeze(): switching precompute off, since the body is now trained and needs the images.')
         self.precompute = False
     self.freeze_to(0)
-ConvLearner.unfreeze = _unfreeze
 
-def _freeze_to(self: ConvLearner, n: int):
+@patch
+def freeze_to(self: ConvLearner, n: int):
     "Freeze layer groups before `n`."
     if self._precompute and n < len(self.layer_groups) - 1:
         report(f'freeze_to({n}): switching precompute off, since the body is now trained and needs the images.')
         self.precompute = False
     Learner.freeze_to(self, n)
-ConvLearner.freeze_to = _freeze_to
 
+@patch
 def set_data(self: ConvLearner, data, precompute: bool = False):
     "Swap in new data (e.g. bigger images) keeping the weights; freezes the body, as the course library did."
     if getattr(data, 'classes', None) != getattr(self.data, 'classes', None):
@@ -241,15 +254,14 @@ def set_data(self: ConvLearner, data, precompute: bool = False):
     self.data = data
     self.freeze()
     if precompute: self.precompute = True
-ConvLearner.set_data = set_data
 
-def _predict(self: ConvLearner, is_test: bool = False) -> np.ndarray:
+@patch
+def predict(self: ConvLearner, is_test: bool = False) -> np.ndarray:
     "Model outputs on the validation or test set (from the cached features while precompute is on)."
     if self._precompute:
         dl = self._feats.test_dl if is_test else self._feats.val_dl
         if dl is not None: return self.get_preds(dl, model=self._feat_head())[0].cpu().numpy()
     return Learner.predict(self, is_test)
-ConvLearner.predict = _predict
 
 # %% ../nbs/07_conv_learner.ipynb 43
 import os, sys, math
@@ -261,12 +273,13 @@ from .core import set_seed, default_device, use_full_data, data_root, record_res
 from .transforms import *
 from .data import *
 from .metrics import *
-from .tta import TTA
+import lessonkit.tta   # adds learn.TTA()
 from .interpret import *
+from .submission import *
 from .datasets import get_data, verify_images
 
 # %% ../nbs/07_conv_learner.ipynb 44
-import lessonkit.transforms as _tr, lessonkit.data as _da, lessonkit.metrics as _me, lessonkit.interpret as _in
+import lessonkit.transforms as _tr, lessonkit.data as _da, lessonkit.metrics as _me, lessonkit.interpret as _in, lessonkit.submission as _su
 _course = ['np', 'pd', 'plt', 'torch', 'nn', 'F', 'os', 'sys', 'math', 'Path', 'metrics', 'confusion_matrix',
-           'set_seed', 'default_device', 'use_full_data', 'data_root', 'record_result', 'TTA', 'get_data', 'verify_images', 'to_np']
-__all__ = list(dict.fromkeys([*globals().get('__all__', []), *_course, *_tr.__all__, *_da.__all__, *_me.__all__, *_in.__all__]))
+           'set_seed', 'default_device', 'use_full_data', 'data_root', 'record_result', 'get_data', 'verify_images', 'to_np']
+__all__ = list(dict.fromkeys([*globals().get('__all__', []), *_course, *_tr.__all__, *_da.__all__, *_me.__all__, *_in.__all__, *_su.__all__]))

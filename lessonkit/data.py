@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import torch
+
+from fastcore.basics import patch
 from torch.utils.data import Dataset, DataLoader, RandomSampler
 from PIL import Image
 from .core import in_test, progress, atomic_write
@@ -282,7 +284,8 @@ def _make_data(cls, path, trn, val, test, classes, tfms, bs, num_workers, is_mul
         test_ds = mk(test, ty, val_tfm)
     return cls(path, mk(*trn, trn_tfm), mk(*val, val_tfm), test_ds, bs=bs, num_workers=num_workers, classes=classes)
 
-def _from_paths(cls, path, bs: int = 64, tfms=(None, None), trn_name: str = 'train', val_name: str = 'valid',
+@patch(cls_method=True)
+def from_paths(cls: ImageClassifierData, path, bs: int = 64, tfms=(None, None), trn_name: str = 'train', val_name: str = 'valid',
                test_name: str | None = None, test_with_labels: bool = False, num_workers: int | None = None,
                strict: bool = False):
     "Data from folders: PATH/trn_name/<class>/*, PATH/val_name/<class>/*, optionally PATH/test_name/*."
@@ -300,7 +303,6 @@ def _from_paths(cls, path, bs: int = 64, tfms=(None, None), trn_name: str = 'tra
     _check_classes_have_images(trn[1], classes, 'training', path/trn_name)
     return _make_data(cls, path, trn, val, test, classes, tfms, bs, num_workers)
 
-ImageClassifierData.from_paths = classmethod(_from_paths)
 
 # %% ../nbs/03_data.ipynb 35
 def _read_label_csv(csv_fname, skip_header=True) -> pd.DataFrame:
@@ -334,7 +336,8 @@ def _file_names(path: Path, folder: str, ids, suffix: str, csv_fname):
     return [f'{folder}/{n}' for n in names]
 
 # %% ../nbs/03_data.ipynb 36
-def _from_csv(cls, path, folder: str, csv_fname, bs: int = 64, tfms=(None, None), val_idxs=None, suffix: str = '',
+@patch(cls_method=True)
+def from_csv(cls: ImageClassifierData, path, folder: str, csv_fname, bs: int = 64, tfms=(None, None), val_idxs=None, suffix: str = '',
              test_name: str | None = None, continuous: bool = False, skip_header: bool = True,
              num_workers: int | None = None, label_delim: str | None = None, cat_separator: str | None = None,
              strict: bool = False):
@@ -390,7 +393,6 @@ def _from_csv(cls, path, folder: str, csv_fname, bs: int = 64, tfms=(None, None)
     trn, val = (list(fn[keep & ~is_val]), y[keep & ~is_val]), (list(fn[keep & is_val]), y[keep & is_val])
     return _make_data(cls, path, trn, val, test, classes, tfms, bs, num_workers, is_multi=is_multi, is_reg=continuous)
 
-ImageClassifierData.from_csv = classmethod(_from_csv)
 
 # %% ../nbs/03_data.ipynb 43
 def _label_kind(y, continuous):
@@ -399,7 +401,8 @@ def _label_kind(y, continuous):
     if y.ndim == 2: return y.astype(np.float32), True, False
     return y.astype(np.int64), False, False
 
-def _from_arrays(cls, path, trn, val, bs: int = 64, tfms=(None, None), classes=None, num_workers: int | None = None,
+@patch(cls_method=True)
+def from_arrays(cls: ImageClassifierData, path, trn, val, bs: int = 64, tfms=(None, None), classes=None, num_workers: int | None = None,
                 test=None, continuous: bool = False):
     "Data from arrays in memory: `trn` and `val` are (images, labels), `test` images; images (N, H, W, C)."
     (trn_x, trn_y), (val_x, val_y) = trn, val
@@ -413,7 +416,6 @@ def _from_arrays(cls, path, trn, val, bs: int = 64, tfms=(None, None), classes=N
     return cls(path, mk(trn_x, trn_y, trn_tfm), mk(val_x, val_y, val_tfm), test_ds, bs=bs,
                num_workers=num_workers, classes=classes)
 
-ImageClassifierData.from_arrays = classmethod(_from_arrays)
 
 # %% ../nbs/03_data.ipynb 48
 def _resize_one(src: Path, dest: Path, targ: int) -> str | None:
@@ -460,7 +462,8 @@ def resize_images(src_root, fnames, targ: int, dest_root, workers: int | None = 
     return failed
 
 # %% ../nbs/03_data.ipynb 49
-def _resize(self, targ: int, new_path: str = 'tmp', strict: bool = False) -> ImageClassifierData:
+@patch
+def resize(self: ImageClassifierData, targ: int, new_path: str = 'tmp', strict: bool = False) -> ImageClassifierData:
     "This data, reading images presized to shortest side `targ` from PATH/new_path/targ/ (written once, in parallel)."
     dss = [ds for ds in (self.trn_ds, self.val_ds, self.test_ds) if ds is not None]
     if any(isinstance(ds, ArrayDataset) for ds in dss): return self  # in memory already: nothing to presize
@@ -475,7 +478,6 @@ def _resize(self, targ: int, new_path: str = 'tmp', strict: bool = False) -> Ima
     return self.__class__(self.path, moved(self.trn_ds), moved(self.val_ds), moved(self.test_ds), bs=self.bs,
                           num_workers=self.num_workers, classes=self.classes, tfms=self.tfms)
 
-ImageClassifierData.resize = _resize
 
 # %% ../nbs/03_data.ipynb 57
 def plots(ims, figsize=(12, 6), rows: int = 1, titles=None, maintitle=None):

@@ -11,15 +11,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .core import default_device, atomic_save, progress, report, in_notebook
 from .sched import (n_epochs, sgdr_mult, lr_find_lr, fit_schedule, SmoothLoss, Recorder, preview_schedule)
 
 # %% auto 0
 __all__ = ['CancelFitException', 'CancelEpochException', 'Callback', 'ScheduleCB', 'LRFinderCB', 'ProgressCB', 'to_np',
-           'to_device', 'Learner', 'lrs_for_groups', 'freeze_to', 'bn_freeze', 'set_train_mode', 'one_batch',
-           'get_preds', 'validate', 'fit', 'resume', 'sched_preview', 'lr_find', 'predict', 'predict_with_targs',
-           'predict_dl', 'predict_array', 'save', 'load', 'summary', 'to_fp16', 'to_fp32', 'to_channels_last',
-           'fine_tune']
+           'to_device', 'Learner', 'lrs_for_groups']
 
 # %% ../nbs/05_learner.ipynb 4
 class CancelFitException(Exception):
@@ -151,29 +149,35 @@ def _group_params(groups):
         seen.update(id(p) for p in ps); out.append(ps)
     return out
 
-def _make_opt(self: Learner):
+@patch
+def make_opt(self: Learner):
     "Create the optimiser: one parameter group per layer group."
     groups = [{'params': ps, 'weight_decay': self.wd} for ps in _group_params(self.layer_groups)]
     opt = self.opt_fn(groups)
     return opt
-Learner.make_opt = _make_opt
 
 # %% ../nbs/05_learner.ipynb 17
+@patch
 def freeze_to(self: Learner, n: int):
     "Freeze layer groups before `n`; train groups `n` onwards."
     for i, g in enumerate(self.layer_groups):
         for p in g.parameters(): p.requires_grad_(i >= n)
-Learner.freeze_to = freeze_to
-Learner.freeze = lambda self: self.freeze_to(len(self.layer_groups) - 1)
-Learner.freeze.__doc__ = "Train the last layer group (the head) only."
-Learner.unfreeze = lambda self: self.freeze_to(0)
-Learner.unfreeze.__doc__ = "Train every layer group."
+@patch
+def freeze(self: Learner):
+    "Train the last layer group (the head) only."
+    self.freeze_to(len(self.layer_groups) - 1)
 
+@patch
+def unfreeze(self: Learner):
+    "Train every layer group."
+    self.freeze_to(0)
+
+@patch
 def bn_freeze(self: Learner, on: bool = True):
     "Keep every BatchNorm outside the last layer group in eval mode (running statistics fixed), even when unfrozen."
     self.bn_frozen = on
-Learner.bn_freeze = bn_freeze
 
+@patch
 def set_train_mode(self: Learner):
     "Model in train mode, except BatchNorm layers that are frozen (or all body BatchNorms after `bn_freeze(True)`)."
     m = self.fit_model; m.train()
@@ -183,9 +187,9 @@ def set_train_mode(self: Learner):
         ps = list(mod.parameters())
         frozen = bool(ps) and not any(p.requires_grad for p in ps)
         if frozen or (self.bn_frozen and id(mod) not in head_ids): mod.eval()
-Learner.set_train_mode = set_train_mode
 
 # %% ../nbs/05_learner.ipynb 19
+@patch
 def one_batch(self: Learner, b):
     "Forward, loss, backward and step on one batch `(*xb, yb)`."
     *xb, yb = to_device(b, self.device)
@@ -199,8 +203,8 @@ def one_batch(self: Learner, b):
     if self.scaler is not None: self.scaler.step(self.opt); self.scaler.update()
     else: self.opt.step()
     return loss.detach()
-Learner.one_batch = one_batch
 
+@patch
 @torch.no_grad()
 def get_preds(self: Learner, dl, model: nn.Module | None = None, with_loss: bool = False):
     "Model outputs and targets over a whole loader (eval mode), optionally with the mean loss."
@@ -215,16 +219,16 @@ def get_preds(self: Learner, dl, model: nn.Module | None = None, with_loss: bool
     out, y = self.gather(torch.cat(outs), torch.cat(ys))
     if with_loss: return out, y, self.crit(out, y).item()
     return out, y
-Learner.get_preds = get_preds
 
+@patch
 def validate(self: Learner, dl=None, metrics=None):
     "Loss and metrics over the whole validation loader (or `dl`)."
     dl = dl if dl is not None else self.fit_data.val_dl
     out, y, loss = self.get_preds(dl, with_loss=True)
     return loss, [float(m(out, y)) for m in (self.fit_metrics if metrics is None else metrics)]
-Learner.validate = validate
 
 # %% ../nbs/05_learner.ipynb 20
+@patch
 def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0):
     "Run the loop for `n_epoch` epochs with callbacks `cbs`, starting at batch `start_iter` of the schedule."
     dl = self.fit_data.trn_dl
@@ -261,9 +265,9 @@ def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0):
         if self.fit_state is not None: self.fit_state['iteration'] = self.iteration
         self('after_fit')
         self.cbs, self.train_model = [], self.model
-Learner._fit = _fit
 
 # %% ../nbs/05_learner.ipynb 22
+@patch
 def fit(self: Learner, lrs, n_cycle: int, cycle_len: int | None = None, cycle_mult: int = 1, wds: float | None = None,
         metrics: Sequence[Callable] | None = None, callbacks: Sequence[Callback] = (), quiet: bool = False):
     "Train for `n_cycle` epochs at constant `lrs`, or `n_cycle` SGDR cycles of `cycle_len`*`cycle_mult`**i epochs."
@@ -278,8 +282,8 @@ def fit(self: Learner, lrs, n_cycle: int, cycle_len: int | None = None, cycle_mu
     self.fit_state = dict(lrs=group_lrs.tolist(), n_cycle=n_cycle, cycle_len=cycle_len, cycle_mult=cycle_mult, iteration=0)
     self._fit(n_epochs(n_cycle, cycle_len, cycle_mult), [ScheduleCB(sched), ProgressCB(quiet), *callbacks])
     return self.sched.rows
-Learner.fit = fit
 
+@patch
 def resume(self: Learner, callbacks: Sequence[Callback] = (), quiet: bool = False):
     "Carry on the last (interrupted or reloaded) fit from the batch where it stopped, same schedule."
     st = self.fit_state
@@ -289,17 +293,17 @@ def resume(self: Learner, callbacks: Sequence[Callback] = (), quiet: bool = Fals
     if st['iteration'] >= len(sched): report('The last fit had already finished; nothing to resume.'); return self.sched.rows
     self._fit(n_epochs(st['n_cycle'], st['cycle_len'], st['cycle_mult']), [ScheduleCB(sched), ProgressCB(quiet), *callbacks], start_iter=st['iteration'])
     return self.sched.rows
-Learner.resume = resume
 
+@patch
 def sched_preview(self: Learner, lrs, n_cycle: int, cycle_len: int | None = None, cycle_mult: int = 1) -> Recorder:
     "The rates `fit(lrs, n_cycle, cycle_len, cycle_mult)` would use, without training: `.plot_lr()` draws them."
     return preview_schedule(lrs_for_groups(lrs, len(self.layer_groups)), len(self.fit_data.trn_dl), n_cycle, cycle_len, cycle_mult)
-Learner.sched_preview = sched_preview
 
 # %% ../nbs/05_learner.ipynb 32
 def _snapshot(self: Learner):
     return copy.deepcopy(self.fit_model.state_dict()), copy.deepcopy(self.opt.state_dict()) if self.opt else None
 
+@patch
 def lr_find(self: Learner, start_lr: float = 1e-5, end_lr: float = 10., wds: float | None = None, linear: bool = False,
             num_it: int | None = None):
     "Raise the rate exponentially over at most one epoch and record the loss; weights and optimiser are restored after."
@@ -318,41 +322,42 @@ def lr_find(self: Learner, start_lr: float = 1e-5, end_lr: float = 10., wds: flo
         self.opt.load_state_dict(opt_state)
         self.fit_state, self.wd = saved_fit_state, saved_wd
     return self.sched
-Learner.lr_find = lr_find
 
 # %% ../nbs/05_learner.ipynb 36
+@patch
 def predict(self: Learner, is_test: bool = False) -> np.ndarray:
     "Model outputs (log-probabilities for single-label classifiers) on the validation or test set, in order."
     dl = self.data.test_dl if is_test else self.data.val_dl
     if dl is None: raise ValueError("This data has no test set: pass test_name=... when you build it." if is_test else "No validation set.")
     return _to_np(self.get_preds(dl, model=self.model)[0])
-Learner.predict = predict
 
+@patch
 def predict_with_targs(self: Learner, is_test: bool = False):
     "Outputs and targets on the validation (or test) set, as NumPy arrays."
     dl = self.data.test_dl if is_test else self.data.val_dl
     out, y = self.get_preds(dl, model=self.model)
     return _to_np(out), _to_np(y)
-Learner.predict_with_targs = predict_with_targs
 
+@patch
 def predict_dl(self: Learner, dl) -> np.ndarray:
     "Model outputs over any loader of `(x, y)` batches."
     return _to_np(self.get_preds(dl, model=self.model)[0])
-Learner.predict_dl = predict_dl
 
+@patch
 @torch.no_grad()
 def predict_array(self: Learner, *x) -> np.ndarray:
     "Model outputs for a batch you provide (NumPy arrays or tensors), e.g. `learn.predict_array(im[None])`."
     self.model.eval()
     xs = [torch.as_tensor(np.asarray(o) if not torch.is_tensor(o) else o).to(self.device) for o in x]
     return _to_np(self.model(*xs))
-Learner.predict_array = predict_array
 
 # %% ../nbs/05_learner.ipynb 39
+@patch
 def _models_path(self: Learner, name) -> Path:
     p = Path(name)
     return p if p.suffix == '.pth' and p.parent != Path('.') else Path(self.data.path)/'models'/f'{name}.pth'
 
+@patch
 def save(self: Learner, name: str, with_opt: bool = True) -> Path:
     "Save weights, classes, frozen groups, optimiser state and schedule position to `PATH/models/name.pth`, atomically."
     state = {'model': self.model.state_dict(),
@@ -365,8 +370,8 @@ def save(self: Learner, name: str, with_opt: bool = True) -> Path:
     if self.is_main: atomic_save(state, path)
     if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.barrier()
     return path
-Learner._models_path, Learner.save = _models_path, save
 
+@patch
 def load(self: Learner, name: str, with_opt: bool = True):
     "Load what `save` wrote; refuses weights trained for a different list of classes."
     path = self._models_path(name)
@@ -390,9 +395,9 @@ def load(self: Learner, name: str, with_opt: bool = True):
         self.opt = self.make_opt(); self.opt.load_state_dict(state['opt'])
     self.fit_state = state.get('fit_state')
     return self
-Learner.load = load
 
 # %% ../nbs/05_learner.ipynb 44
+@patch
 @torch.no_grad()
 def summary(self: Learner, xb=None):
     "Per layer: input shape, output shape, trainable, number of parameters (as a DataFrame)."
@@ -417,9 +422,9 @@ def summary(self: Learner, xb=None):
         for h in hooks: h.remove()
         self.model.train(training)
     return pd.DataFrame(rows).set_index('layer')
-Learner.summary = summary
 
 # %% ../nbs/05_learner.ipynb 48
+@patch
 def to_fp16(self: Learner, dtype=torch.float16):
     """Mixed precision for the forward pass (torch.autocast), with gradient scaling for float16. On the CPU float16 is a
     no-op with a warning; `dtype=torch.bfloat16` works there (no scaling needed: bfloat16 has float32's range)."""
@@ -429,23 +434,22 @@ def to_fp16(self: Learner, dtype=torch.float16):
     self.autocast_dtype = dtype
     self.scaler = torch.amp.GradScaler(self.device.type) if dtype == torch.float16 else None
     return self
-Learner.to_fp16 = to_fp16
 
+@patch
 def to_fp32(self: Learner):
     "Back to full precision."
     self.autocast_dtype, self.scaler = None, None; return self
-Learner.to_fp32 = to_fp32
 
+@patch
 def to_channels_last(self: Learner):
     "Store the model's weights channels-last (faster convolutions on recent GPUs)."
     self.model.to(memory_format=torch.channels_last); return self
-Learner.to_channels_last = to_channels_last
 
 # %% ../nbs/05_learner.ipynb 50
+@patch
 def fine_tune(self: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1, lr_mult: float = 100):
     "Train the head for `freeze_epochs`, then all layers for `epochs` with rates from base_lr/lr_mult to base_lr."
     self.freeze()
     self.fit(base_lr, 1, cycle_len=freeze_epochs)
     self.unfreeze()
     return self.fit(slice(base_lr / lr_mult, base_lr), 1, cycle_len=epochs)
-Learner.fine_tune = fine_tune

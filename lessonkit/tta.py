@@ -6,12 +6,13 @@
 from __future__ import annotations
 import numpy as np
 import torch, torch.nn as nn
+from fastcore.basics import patch
 from torch.utils.data import Dataset
 from .learner import Learner
 from .data import item_generator
 
 # %% auto 0
-__all__ = ['TTADataset', 'EachView', 'TTA']
+__all__ = ['TTADataset', 'EachView']
 
 # %% ../nbs/08_tta.ipynb 5
 class TTADataset(Dataset):
@@ -31,6 +32,7 @@ class EachView(nn.Module):
     def forward(self, x): return self.model(x.flatten(0, 1)).unflatten(0, x.shape[:2])
 
 # %% ../nbs/08_tta.ipynb 6
+@patch
 def TTA(self: Learner, n_aug: int = 4, is_test: bool = False, seed: int | None = None):
     "Predictions on the plain images plus `n_aug` augmented passes, shape (n_aug+1, N, C), and the targets. `seed` makes it repeatable."
     data, name = self.data, ('test' if is_test else 'val')
@@ -42,4 +44,3 @@ def TTA(self: Learner, n_aug: int = 4, is_test: bool = False, seed: int | None =
     dl = type(dl)(views, batch_size=dl.batch_size, sampler=dl.sampler, num_workers=dl.num_workers, pin_memory=dl.pin_memory)
     preds, y = self.get_preds(dl, model=EachView(self.model))    # ...over the views: (N, n_aug+1, C)
     return preds.transpose(0, 1).cpu().numpy(), y.cpu().numpy()
-Learner.TTA = TTA

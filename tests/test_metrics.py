@@ -225,7 +225,7 @@ def test_interpretation_on_image_classifier_data(tmp_path):
 
 
 # ---------------------------------------------------------------- imports
-@pytest.mark.parametrize('mod', ['lessonkit.metrics', 'lessonkit.interpret'])
+@pytest.mark.parametrize('mod', ['lessonkit.metrics', 'lessonkit.interpret', 'lessonkit.submission'])
 def test_fresh_process_import(mod):
     code = (f"import sys, {mod} as m; assert 'kaggle' not in sys.modules, 'kaggle imported eagerly'; "
             "assert not hasattr(m, 'metrics'); print(sorted(m.__all__))")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lessonkit.interpret import (SubmissionError, ids_from_fnames, dogbreeds_submission, planet_submission,
+from lessonkit.submission import (SubmissionError, ids_from_fnames, dogbreeds_submission, planet_submission,
                                  rossmann_submission, check_submission, write_submission, submit)
 
 BREEDS = ['beagle', 'boxer', 'pug']
@@ -242,7 +242,7 @@ def test_submit_with_the_real_package_and_no_token(tmp_path, subfile):
     "The installed kaggle package, with an empty home and no token in the environment: a clear error, no upload."
     env = {k: v for k, v in os.environ.items() if not k.startswith('KAGGLE_')}
     env.update(HOME=str(tmp_path), KAGGLE_CONFIG_DIR=str(tmp_path/'.kaggle'), XDG_CONFIG_HOME=str(tmp_path/'.config'))
-    code = ("import sys\nfrom lessonkit.interpret import submit\n"
+    code = ("import sys\nfrom lessonkit.submission import submit\n"
             "try: submit(sys.argv[1], 'dog-breed-identification', 'x')\n"
             "except RuntimeError as e: print('ERR', e)\n")
     r = subprocess.run([sys.executable, '-c', code, str(subfile)], capture_output=True, text=True, timeout=120, env=env,
