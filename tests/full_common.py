@@ -38,7 +38,7 @@ def check_standin_weights(learn, arch, env):
 def upload(path, competition, env):
     "Submit through lessonkit to the Kaggle stand-in and return what it received."
     import setup_standins
-    from lessonkit.interpret import submit
+    from lessonkit.submission import submit
     submit(path, competition, 'full-mode test on stand-in data')
     got = setup_standins.submissions(env, competition)
     assert [g['file'] for g in got] == [Path(path).name] and got[0]['message'] == 'full-mode test on stand-in data'

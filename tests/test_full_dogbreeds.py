@@ -9,7 +9,7 @@ from full_common import standins, check_standin_weights, upload  # noqa: F401
 from lessonkit.conv_learner import *
 from lessonkit.datasets import get_data, is_complete
 from lessonkit.data import get_cv_idxs
-from lessonkit.interpret import dogbreeds_submission, check_submission, write_submission
+from lessonkit.submission import dogbreeds_submission, check_submission, write_submission
 
 def test_dogbreeds_full(standins):
     env = standins([resnet18], layouts={'dog-breed-identification': {'n_train': 120, 'n_test': 5}})

@@ -7,7 +7,7 @@ from pathlib import Path
 from full_common import standins, check_standin_weights, upload  # noqa: F401
 from lessonkit.conv_learner import *
 from lessonkit.datasets import get_data, is_complete
-from lessonkit.interpret import write_submission, ids_from_fnames
+from lessonkit.submission import write_submission, ids_from_fnames
 
 def test_dogscats_full(standins):
     env = standins([resnet18], layouts={'dogs-vs-cats': {'n_per_class': 16, 'n_test': 5}})

@@ -9,7 +9,7 @@ from lessonkit.conv_learner import *
 from lessonkit.datasets import get_data, is_complete
 from lessonkit.data import get_cv_idxs
 from lessonkit.metrics import f2
-from lessonkit.interpret import planet_submission, check_submission, write_submission
+from lessonkit.submission import planet_submission, check_submission, write_submission
 
 def test_planet_full(standins):
     env = standins([resnet18], layouts={'planet-understanding-the-amazon-from-space': {'n_train': 40, 'n_test': 4, 'n_additional': 3}})

@@ -8,7 +8,7 @@ from full_common import standins, upload, last_server  # noqa: F401
 from lessonkit.datasets import get_data, is_complete
 from lessonkit.structured import *
 from lessonkit.column_data import *
-from lessonkit.interpret import rossmann_submission, check_submission, write_submission
+from lessonkit.submission import rossmann_submission, check_submission, write_submission
 
 def test_rossmann_full(standins):
     env = standins()
