@@ -11,7 +11,7 @@ show the code runs, not how well it learns.
 
 Usage: python .ci/full_check.py [--keep] [--scratch DIR] [LESSON_NAME_PART ...]
 """
-import argparse, json, os, shutil, sys, tempfile, time
+import argparse, atexit, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbrun import run_nb, ROOT
@@ -34,6 +34,8 @@ def main():
     t_start = time.time()
     scratch = Path(a.scratch) if a.scratch else Path(tempfile.mkdtemp(prefix='lessonkit-full-check-'))
     scratch.mkdir(parents=True, exist_ok=True)
+    # registered before the notebook shells exist, so it runs after their own exit hooks (which write into the scratch folder)
+    if not a.keep and not a.scratch: atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     sys.path.insert(0, str(STANDINS))           # the stand-in `kaggle` package comes before the real one
     os.environ['PYTHONPATH'] = os.pathsep.join([str(STANDINS), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep)
     for k in ('KAGGLE_USERNAME', 'KAGGLE_KEY', 'KAGGLE_API_TOKEN', 'http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'):
@@ -78,7 +80,6 @@ def main():
           f"random weights in place of ImageNet's, so the metrics mean nothing)")
     if swaps: print('architectures swapped (no CUDA): ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()))
     print(f'total {time.time() - t_start:.0f} s')
-    if not a.keep and not a.scratch: shutil.rmtree(scratch, ignore_errors=True)
     if failed: print(f'failed: {", ".join(failed)}'); sys.exit(1)
 
 if __name__ == '__main__': main()
