@@ -2,6 +2,7 @@
 #   make lessons   run every lesson notebook on the sample data, write executed copies to out/, print a table
 #   make test      run every notebook as a test (library notebooks as nbdev_test does, lessons as Jupyter's Run All) and pytest tests/
 #   make test-browser  every lesson in JupyterLab, driven by headless Chromium (needs: apt-get install -y chromium)
+#   make full-check  every lesson in full mode on stand-ins of Kaggle and of the ImageNet weights (see .ci/full_check.py)
 # Both create (or reuse) the virtual environment .venv with the pinned versions in requirements.txt.
 SHELL  := /bin/bash
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lessonkit-installed
 
-.PHONY: lessons test test-browser bench readme export clean-nbs check-sync install pretrain-sample
+.PHONY: lessons test test-browser bench readme export clean-nbs check-sync install pretrain-sample full-check
 
 install: $(STAMP)
 
@@ -22,6 +23,10 @@ $(STAMP): requirements.txt settings.ini setup.py
 
 lessons: $(STAMP)
 	$(PY) .ci/run_lessons.py
+
+# every lesson with LESSONKIT_FULL=1 against local stand-ins of Kaggle and of the ImageNet weights (tiny data)
+full-check: $(STAMP)
+	$(PY) .ci/full_check.py
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist worksteal --ignore=tests/test_browser.py tests/

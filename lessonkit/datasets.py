@@ -264,6 +264,13 @@ def _kaggle_error(e: BaseException, competition: str, what: str) -> Exception:
                                       f"Create a new token at https://www.kaggle.com/settings and replace ~/.kaggle/kaggle.json.")
     if status == 404:
         return DatasetError(f"Kaggle has no {what} (404 Not Found). Check the competition at https://www.kaggle.com/competitions/{competition}.")
+    if status == 429:
+        return DatasetError(f"Kaggle says too many requests (429 Too Many Requests) while sending {what}. Wait a few minutes "
+                            f"and run the same command again; files already downloaded are kept.")
+    # the kaggle client gives up on a dropped connection with a requests error (an OSError), or a ValueError on a short file
+    if status is None and (isinstance(e, OSError) or 'does not match expected size' in str(e)):
+        return DatasetError(f"The download of {what} from Kaggle was cut off ({type(e).__name__}). Check your connection and "
+                            f"run the same command again: the unfinished file is fetched again (or resumed), and used only once complete.")
     return e
 
 def kaggle_download(competition: str, file: str | None, folder: Path | str, name: str = ''):
@@ -305,14 +312,24 @@ def download_url(url: str, dest: Path | str, sha256: str | None = None, size: in
     "Download `url` (HTTPS only) to `dest` atomically with a progress bar, checking `size` and `sha256` if given; returns the SHA-256."
     import urllib.request
     if not url.lower().startswith('https://'): raise ValueError(f"Refusing to download {url}: only https:// addresses are used.")
+    import urllib.error, http.client
     dest = Path(dest); h = hashlib.sha256(); n = 0
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        total = int(r.headers.get('Content-Length') or 0) or None
-        chunks = iter(lambda: r.read(1 << 20), b'')
-        with atomic_write(dest, 'wb') as f:
-            for chunk in progress(chunks, total=-(-total//(1 << 20)) if total else None, desc=f'downloading {dest.name}'):
-                f.write(chunk); h.update(chunk); n += len(chunk)
-            _check_download(dest, url, n, h.hexdigest(), size, sha256)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            total = int(r.headers.get('Content-Length') or 0) or None
+            chunks = iter(lambda: r.read(1 << 20), b'')
+            with atomic_write(dest, 'wb') as f:
+                for chunk in progress(chunks, total=-(-total//(1 << 20)) if total else None, desc=f'downloading {dest.name}'):
+                    f.write(chunk); h.update(chunk); n += len(chunk)
+                if total is not None and n != total:  # the server closed the connection early: urllib just stops reading
+                    raise DatasetError(f"The download of {url} was cut off after {n:,} of {total:,} bytes. Nothing was "
+                                       f"saved to {dest}; check your connection and run the same command again.")
+                _check_download(dest, url, n, h.hexdigest(), size, sha256)
+    except urllib.error.HTTPError as e:
+        raise DatasetError(f"{url} answered {e.code} {e.reason}. Nothing was saved to {dest}; try again later.") from None
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
+        raise DatasetError(f"The download of {url} failed or was cut off ({type(e).__name__}: {getattr(e, 'reason', e)}). "
+                           f"Nothing was saved to {dest}; check your connection and run the same command again.") from None
     return h.hexdigest()
 
 def _check_download(dest, url, n, digest, size, sha256):
@@ -404,7 +421,10 @@ def _rossmann_extras(dl: Path, rossmann_tgz: Path | str | None, sha256: str | No
         return p
     p = dl/'extras'/'rossmann.tgz'
     if not p.is_file():
-        digest = download_url(ROSSMANN_TGZ_URL, p, sha256=sha256 or ROSSMANN_TGZ_SHA256, size=ROSSMANN_TGZ_SIZE)
+        try: digest = download_url(ROSSMANN_TGZ_URL, p, sha256=sha256 or ROSSMANN_TGZ_SHA256, size=ROSSMANN_TGZ_SIZE)
+        except DatasetError as e:
+            raise type(e)(f"{e}\nThe course's extra tables can also be used from a copy you have: get_data('rossmann', "
+                          f"full=True, rossmann_tgz='path/to/rossmann.tgz').") from None
         if not (sha256 or ROSSMANN_TGZ_SHA256):
             report(f'rossmann.tgz has SHA-256 {digest} (no published checksum to compare with; checking its tables instead)')
     return p

@@ -1,0 +1,85 @@
+"""`make full-check`: every lesson in full mode (LESSONKIT_FULL=1, cells flagged `full` run too), top to bottom, against
+stand-ins of Kaggle, of files.fast.ai and of the ImageNet weights (tests/standins), in a scratch folder: the data comes
+through get_data(..., full=True) from the Kaggle stand-in, pretrained=True loads random weights saved under
+torchvision's file names. Nothing in ~/.lessonkit, ~/.kaggle or ~/.cache is read or written (HOME, KAGGLE_CONFIG_DIR,
+LESSONKIT_DATA, TORCH_HOME and XDG_* point into the scratch folder).
+
+The lessons keep their full configurations (architectures, image sizes, batch sizes, epochs); only the data is tiny,
+a couple of batches per epoch. Without CUDA, architectures too slow for a CPU are swapped for a smaller one of the
+same family (printed); with CUDA nothing is swapped. The metrics are those of random weights on stand-in data: they
+show the code runs, not how well it learns.
+
+Usage: python .ci/full_check.py [--keep] [--scratch DIR] [LESSON_NAME_PART ...]
+"""
+import argparse, atexit, json, os, shutil, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbrun import run_nb, ROOT
+
+STANDINS = ROOT/'tests'/'standins'
+COURSE_ARCHS = ['resnet34', 'resnet50', 'resnext101_64']      # the architectures the lessons name with FULL on
+CPU_SWAPS = {'resnet34': 'resnet18', 'resnet50': 'resnet18', 'resnext101_64': 'resnext50'}
+
+def count_full_cells(fn: Path) -> int:
+    nb = json.loads(fn.read_text())
+    return sum(1 for c in nb['cells'] if c['cell_type'] == 'code' and
+               any(l.strip().startswith('#|') and 'full' in l.split('#|', 1)[1].split() for l in ''.join(c['source']).splitlines()))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('lessons', nargs='*', help='run only the lessons whose file name contains one of these')
+    ap.add_argument('--scratch', help='scratch folder (default: a new temporary one, removed at the end)')
+    ap.add_argument('--keep', action='store_true', help='keep the scratch folder')
+    a = ap.parse_args()
+    t_start = time.time()
+    scratch = Path(a.scratch) if a.scratch else Path(tempfile.mkdtemp(prefix='lessonkit-full-check-'))
+    scratch.mkdir(parents=True, exist_ok=True)
+    # registered before the notebook shells exist, so it runs after their own exit hooks (which write into the scratch folder)
+    if not a.keep and not a.scratch: atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    sys.path.insert(0, str(STANDINS))           # the stand-in `kaggle` package comes before the real one
+    os.environ['PYTHONPATH'] = os.pathsep.join([str(STANDINS), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep)
+    for k in ('KAGGLE_USERNAME', 'KAGGLE_KEY', 'KAGGLE_API_TOKEN', 'http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'):
+        os.environ.pop(k, None)
+    import torch
+    import lessonkit.conv_learner as CL
+    import setup_standins
+    swaps = {} if torch.cuda.is_available() else dict(CPU_SWAPS)
+    archs = sorted({getattr(CL, swaps.get(n, n)) for n in COURSE_ARCHS}, key=lambda x: x.name)
+    env, srv = setup_standins.setup(scratch, archs)
+    os.environ.update(env)
+    os.environ.update({'LESSONKIT_FULL': '1', 'MPLCONFIGDIR': str(scratch/'home'/'.config'/'matplotlib'),
+                       'IPYTHONDIR': str(scratch/'home'/'.ipython')})
+    for old, new in swaps.items(): setattr(CL, old, getattr(CL, new))   # before the lessons' `from lessonkit.conv_learner import *`
+    out = ROOT/'out'/'full-check'; out.mkdir(parents=True, exist_ok=True)
+    results = out/'results.jsonl'
+    if results.exists(): results.unlink()
+    os.environ['LESSONKIT_RESULTS'] = str(results)
+    print('full-mode runs of the lessons on STAND-IN data: Kaggle, files.fast.ai and the ImageNet weights are local '
+          f'stand-ins (tests/standins); scratch folder {scratch}', flush=True)
+    if swaps: print('no CUDA: swapped ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()) + ' (image sizes, schedules and cells unchanged)', flush=True)
+    lessons = sorted((ROOT/'nbs'/'lessons').glob('*.ipynb'))
+    if a.lessons: lessons = [f for f in lessons if any(p in f.name for p in a.lessons)]
+    rows, failed = [], []
+    for fn in lessons:
+        print(f'running {fn.relative_to(ROOT)} (LESSONKIT_FULL=1) ...', flush=True)
+        ok, dt, err = run_nb(fn, ['full'], save_to=out/fn.name, test=False)
+        if not ok: failed.append(fn.name); sys.stderr.write(err + '\n')
+        rows.append((fn.stem, ok, dt, count_full_cells(fn)))
+    srv.stop()
+    got = {}
+    if results.exists():
+        for line in results.read_text().splitlines():
+            r = json.loads(line); got[r['lesson']] = r
+    print(f"\n{'lesson':<32} {'metric':<34} {'seconds':>8} {'full cells':>10}")
+    print('-' * 87)
+    for name, ok, dt, nfull in rows:
+        r = got.get(name)
+        m = 'FAILED' if not ok else (f"{r['metric']} = {r['value']:.4f}" if r else '-')
+        print(f'{name:<32} {m:<34} {dt:>8.1f} {nfull:>10}')
+    print(f"\nexecuted notebooks: {out.relative_to(ROOT)}/ (FULL mode on stand-in data: tiny miniature competitions and "
+          f"random weights in place of ImageNet's, so the metrics mean nothing)")
+    if swaps: print('architectures swapped (no CUDA): ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()))
+    print(f'total {time.time() - t_start:.0f} s')
+    if failed: print(f'failed: {", ".join(failed)}'); sys.exit(1)
+
+if __name__ == '__main__': main()
