@@ -7,11 +7,12 @@ LESSONKIT_DATA, TORCH_HOME and XDG_* point into the scratch folder).
 The lessons keep their full configurations (architectures, image sizes, batch sizes, epochs); only the data is tiny,
 a couple of batches per epoch. Without CUDA, architectures too slow for a CPU are swapped for a smaller one of the
 same family (printed); with CUDA nothing is swapped. The metrics are those of random weights on stand-in data: they
-show the code runs, not how well it learns.
+show the code runs, not how well it learns; so the lessons' own asserts that training learnt print "check not met"
+(counted in the table) instead of stopping the run.
 
 Usage: python .ci/full_check.py [--keep] [--scratch DIR] [LESSON_NAME_PART ...]
 """
-import argparse, atexit, json, os, shutil, sys, tempfile, time
+import argparse, ast, atexit, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbrun import run_nb, ROOT
@@ -24,6 +25,32 @@ def count_full_cells(fn: Path) -> int:
     nb = json.loads(fn.read_text())
     return sum(1 for c in nb['cells'] if c['cell_type'] == 'code' and
                any(l.strip().startswith('#|') and 'full' in l.split('#|', 1)[1].split() for l in ''.join(c['source']).splitlines()))
+
+QUALITY_NOTE = 'check not met (stand-in data, random weights): '
+
+def soften_asserts(cell):
+    """The lessons assert that training learnt (accuracy above chance, F2 above a baseline). On miniature stand-in data
+    from random weights that cannot hold, so here each top-level `assert cond, msg` of a cell prints a line instead of
+    stopping the run; the lines are counted in the table. Asserts inside library code are untouched."""
+    try: tree = ast.parse(cell.source)
+    except SyntaxError: return                      # IPython syntax (magics): left as it is
+    if not any(isinstance(n, ast.Assert) for n in tree.body): return
+    def note(n):
+        msg = n.msg if n.msg is not None else ast.Constant(ast.unparse(n.test))
+        call = ast.parse(f'print({QUALITY_NOTE!r} + str(0), flush=True)').body[0]
+        call.value.args[0].right.args[0] = msg
+        return ast.If(test=ast.UnaryOp(ast.Not(), n.test), body=[call], orelse=[])
+    tree.body = [note(n) if isinstance(n, ast.Assert) else n for n in tree.body]
+    ast.fix_missing_locations(tree)
+    src = ast.unparse(tree)
+    last = cell.source.rstrip().splitlines()[-1] if cell.source.strip() else ''
+    if last.rstrip().endswith(';') and not src.rstrip().endswith(';'): src += ';'   # keep a silenced last expression silent
+    cell.source = src
+
+def count_notes(fn: Path) -> int:
+    if not fn.exists(): return 0
+    nb = json.loads(fn.read_text())
+    return sum(''.join(o.get('text', '')).count(QUALITY_NOTE) for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -62,20 +89,20 @@ def main():
     rows, failed = [], []
     for fn in lessons:
         print(f'running {fn.relative_to(ROOT)} (LESSONKIT_FULL=1) ...', flush=True)
-        ok, dt, err = run_nb(fn, ['full'], save_to=out/fn.name, test=False)
+        ok, dt, err = run_nb(fn, ['full'], save_to=out/fn.name, test=False, edit=soften_asserts)
         if not ok: failed.append(fn.name); sys.stderr.write(err + '\n')
-        rows.append((fn.stem, ok, dt, count_full_cells(fn)))
+        rows.append((fn.stem, ok, dt, count_full_cells(fn), count_notes(out/fn.name)))
     srv.stop()
     got = {}
     if results.exists():
         for line in results.read_text().splitlines():
             r = json.loads(line); got[r['lesson']] = r
-    print(f"\n{'lesson':<32} {'metric':<34} {'seconds':>8} {'full cells':>10}")
-    print('-' * 87)
-    for name, ok, dt, nfull in rows:
+    print(f"\n{'lesson':<32} {'metric':<34} {'seconds':>8} {'full cells':>10} {'checks not met':>14}")
+    print('-' * 102)
+    for name, ok, dt, nfull, nnot in rows:
         r = got.get(name)
         m = 'FAILED' if not ok else (f"{r['metric']} = {r['value']:.4f}" if r else '-')
-        print(f'{name:<32} {m:<34} {dt:>8.1f} {nfull:>10}')
+        print(f'{name:<32} {m:<34} {dt:>8.1f} {nfull:>10} {nnot:>14}')
     print(f"\nexecuted notebooks: {out.relative_to(ROOT)}/ (FULL mode on stand-in data: tiny miniature competitions and "
           f"random weights in place of ImageNet's, so the metrics mean nothing)")
     if swaps: print('architectures swapped (no CUDA): ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()))

@@ -9,8 +9,8 @@ def tst_flags() -> list[str]:
     cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
     return cfg['DEFAULT'].get('tst_flags', '').split()
 
-def run_nb(fn: Path, force_flags=(), save_to: Path | None = None, test: bool = True) -> tuple[bool, float, str]:
-    "Execute notebook `fn` in its own folder (as a test: IN_TEST=1); returns (ok, seconds, error text)."
+def run_nb(fn: Path, force_flags=(), save_to: Path | None = None, test: bool = True, edit=None) -> tuple[bool, float, str]:
+    "Execute notebook `fn` in its own folder (as a test: IN_TEST=1); returns (ok, seconds, error text). `edit(cell)` may rewrite code cells first."
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
     from nbdev.process import NBProcessor
@@ -20,6 +20,9 @@ def run_nb(fn: Path, force_flags=(), save_to: Path | None = None, test: bool = T
     flags = set(tst_flags()) - set(force_flags)
     fn = Path(fn).resolve()
     nb = NBProcessor(fn, process=True).nb
+    if edit is not None:
+        for c in nb.cells:
+            if c.cell_type == 'code': edit(c)
     def _no_eval(cell):
         if cell.cell_type != 'code': return True
         if 'nbdev_export' + '(' in cell.source: return True
