@@ -12,14 +12,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision.models as tvm
 from .core import repo_root, atomic_save, report, progress
+from .datasets import sha256sum
 from .source import SOURCE_CLASSES, source_arrays
 
 SAMPLE_SHA256 = {'resnet18': '301ce0f1e79aa84f07ebfa923532ca6523e7021d1755a73616e824290c7a5b13'}  # architecture -> sha256 of data/pretrained/{arch}-sample.pth
 SAMPLE_RECIPE = dict(n_per_class=50, n_valid=10, epochs=2, bs=32, lr=0.1, sz=64, seed=0, threads=1)
 
 # %% auto 0
-__all__ = ['SAMPLE_SHA256', 'SAMPLE_RECIPE', 'sample_weights_path', 'file_sha256', 'load_sample_weights', 'source_model',
-           'source_accuracy', 'pretrain_sample', 'main']
+__all__ = ['SAMPLE_SHA256', 'SAMPLE_RECIPE', 'sample_weights_path', 'load_sample_weights', 'source_model', 'source_accuracy',
+           'pretrain_sample', 'main']
 
 # %% ../nbs/06a_pretrain.ipynb 5
 def sample_weights_path(arch_name: str) -> Path:
@@ -29,13 +30,6 @@ def sample_weights_path(arch_name: str) -> Path:
     if root is None: raise FileNotFoundError("lessonkit's sample weights ship in the repository's data/pretrained/ folder; run from a clone of the repository.")
     return root/'data'/'pretrained'/f'{arch_name}-sample.pth'
 
-def file_sha256(path: Path | str) -> str:
-    "The sha256 of a file's bytes, as hex."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
-
 def load_sample_weights(arch_name: str, path: Path | str | None = None) -> dict:
     "The state dict (float32, without the source task's output layer) of lessonkit's sample body for `arch_name`, sha256-checked."
     if arch_name not in SAMPLE_SHA256:
@@ -44,7 +38,7 @@ def load_sample_weights(arch_name: str, path: Path | str | None = None) -> dict:
     path = Path(path) if path is not None else sample_weights_path(arch_name)
     rebuild = "Rebuild it with `make pretrain-sample` (or restore it with `git checkout -- data/pretrained`)."
     if not path.exists(): raise FileNotFoundError(f"The sample weights {path} are missing. {rebuild}")
-    sha, want = file_sha256(path), SAMPLE_SHA256[arch_name]
+    sha, want = sha256sum(path), SAMPLE_SHA256[arch_name]
     if sha != want:
         raise ValueError(f"The sample weights {path} have sha256 {sha}, but lessonkit expects {want}: the file is damaged or "
                          f"from another build. {rebuild} If you rebuilt it on purpose, record the new sha256 in "
@@ -100,7 +94,7 @@ def pretrain_sample(arch_name: str = 'resnet18', dest: Path | str | None = None,
     meta = dict(arch=arch_name, classes=list(SOURCE_CLASSES), n_per_class=n_per_class, n_valid=n_valid, epochs=epochs, bs=bs,
                 lr=lr, sz=sz, seed=seed, source_valid_accuracy=history[-1][2], torch=torch.__version__)
     dest.parent.mkdir(parents=True, exist_ok=True); atomic_save({'state_dict': sd, 'meta': meta}, dest)
-    res = dict(path=dest, sha256=file_sha256(dest), seconds=time.time() - t0, draw_seconds=t_draw, history=history,
+    res = dict(path=dest, sha256=sha256sum(dest), seconds=time.time() - t0, draw_seconds=t_draw, history=history,
                source_valid_accuracy=history[-1][2], threads=torch.get_num_threads())
     report(f"saved {dest} ({dest.stat().st_size/1e6:.1f} MB, sha256 {res['sha256']}) after {res['seconds']/60:.1f} min")
     return res

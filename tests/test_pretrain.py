@@ -7,7 +7,8 @@ from lessonkit.core import set_seed
 from lessonkit.transforms import tfms_from_model
 from lessonkit.data import ImageClassifierData
 from lessonkit.conv_learner import ConvLearner, resnet18, resnet34, weights_source
-from lessonkit.pretrain import SAMPLE_SHA256, file_sha256, load_sample_weights, sample_weights_path
+from lessonkit.datasets import sha256sum
+from lessonkit.pretrain import SAMPLE_SHA256, load_sample_weights, sample_weights_path
 
 def make_data(tmp_path, n_trn=10, n_val=6, sz=16):
     rng = np.random.default_rng(0)
@@ -18,7 +19,7 @@ def make_data(tmp_path, n_trn=10, n_val=6, sz=16):
 def test_shipped_file_matches_recorded_sha():
     p = sample_weights_path('resnet18')
     assert p.exists() and p.stat().st_size < 25e6
-    assert file_sha256(p) == SAMPLE_SHA256['resnet18']
+    assert sha256sum(p) == SAMPLE_SHA256['resnet18']
 
 def test_damaged_file_is_refused_with_the_rebuild_command(tmp_path):
     bad = tmp_path/'resnet18-sample.pth'; shutil.copy(sample_weights_path('resnet18'), bad)
