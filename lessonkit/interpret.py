@@ -11,7 +11,7 @@ import pandas as pd
 from fastcore.basics import patch
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-from .core import atomic_write, in_test
+from .core import atomic_write, in_test, report
 from .metrics import _np, precision, recall, fbeta
 
 # %% auto 0
@@ -219,7 +219,8 @@ def _title(self: ClassificationInterpretation, i: int) -> str:
 def plot_val_with_title(self: ClassificationInterpretation, idxs, title: str = '', **kwargs):
     "Show the validation images at `idxs` with their predictions and probabilities; returns the figure."
     idxs = list(idxs)
-    if not idxs: raise ValueError(f"No images to show for {title!r}: nothing in the validation set matches.")
+    if not idxs:   # e.g. a weak model that got no image of that class right: say so, and let the notebook go on
+        report(f"No images to show for {title!r}: nothing in the validation set matches."); return None
     ims = [_ds_image(self.data, self.ds, i) for i in idxs]
     fig = _plot_images(ims, titles=[self._title(i) for i in idxs], **kwargs)
     if title: fig.suptitle(title); fig.tight_layout()
