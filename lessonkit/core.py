@@ -149,7 +149,7 @@ class TrainingView:
     def __init__(self, names=None, mode: str | None = None, leave: bool = False):
         self.names, self.rows, self.leave = (list(names) if names else None), [], leave
         self.mode = mode or _display_mode()
-        self.bar_html, self.handle, self.shown = '', None, 0
+        self.bar_html, self.handle = '', None
 
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.close()
@@ -211,7 +211,6 @@ class TrainingView:
         if self.handle is None: return
         from IPython.display import HTML
         self.handle.update(HTML(self._html()))
-        self.shown += 1
 
     def close(self):
         "Take the view off the stack; in Jupyter, what stays is the table (and the bar, with `leave`)."

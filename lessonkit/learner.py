@@ -91,7 +91,7 @@ def _precision_state(precision: str, device: torch.device, model: nn.Module):
     conv = _has_conv(model)
     if precision == 'auto':
         dtype, cl, msg = choose_precision(device, conv)
-        report_once(msg)
+        if int(os.environ.get('RANK', 0)) == 0: report_once(msg)   # one line, from the main process under DDP
     elif precision == 'fp32': dtype, cl = None, False
     elif precision in ('fp16', 'bf16'):
         dtype, cl = (torch.float16 if precision == 'fp16' else torch.bfloat16), conv
