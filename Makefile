@@ -55,6 +55,6 @@ check-sync: $(STAMP)
 	$(PY) .ci/make_readme.py
 	@test -z "$$(git status --porcelain -- lessonkit nbs README.md)" || { git status --short -- lessonkit nbs README.md; git diff --stat -- lessonkit nbs README.md; echo "Notebooks, lessonkit/ or README.md are out of sync (or a notebook is not clean): run 'make export clean-nbs readme' and commit."; exit 1; }
 
-# lessonkit's own pretrained body for the samples (data/pretrained/resnet18-sample.pth): minutes on one CPU core
+# lessonkit's own pretrained body for the samples (data/pretrained/resnet18-sample.pth): about 45 minutes on one CPU core
 pretrain-sample: $(STAMP)
 	$(PY) -c 'from lessonkit.pretrain import main; main()'

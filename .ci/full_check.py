@@ -6,7 +6,7 @@ LESSONKIT_DATA, TORCH_HOME and XDG_* point into the scratch folder).
 
 The lessons keep their full configurations (architectures, image sizes, batch sizes, epochs); only the data is tiny,
 a couple of batches per epoch. Without CUDA, architectures too slow for a CPU are swapped for a smaller one of the
-same family (printed); with CUDA nothing is swapped. The metrics are those of random weights on stand-in data: they
+same family, and lr_find trains at most a dozen batches (both printed); with CUDA nothing is changed. The metrics are those of random weights on stand-in data: they
 show the code runs, not how well it learns; so the lessons' own asserts that training learnt print "check not met"
 (counted in the table) instead of stopping the run.
 
@@ -20,6 +20,18 @@ from nbrun import run_nb, ROOT
 STANDINS = ROOT/'tests'/'standins'
 COURSE_ARCHS = ['resnet34', 'resnet50', 'resnext101_64']      # the architectures the lessons name with FULL on
 CPU_SWAPS = {'resnet34': 'resnet18', 'resnet50': 'resnet18', 'resnext101_64': 'resnext50'}
+# lr_find's default of 100 batches cycles over the training set as many times as that takes: on the real data that is a
+# fraction of one epoch (as the course's lr_find was), on the stand-ins' two-batch epochs it is 50 epochs at full image
+# size. Without CUDA the check caps it (printed); every lr_find cell still runs and draws its curve.
+CPU_LR_FIND_ITS = 12
+
+def cap_lr_find(n: int):
+    "Make every `learn.lr_find(...)` of the lessons train at most `n` batches (a warning in the plot says the curve is rough)."
+    from lessonkit.learner import Learner
+    orig = Learner.lr_find
+    def lr_find(self, *args, num_it: int = 100, **kwargs): return orig(self, *args, num_it=min(num_it, n), **kwargs)
+    lr_find.__doc__ = orig.__doc__
+    Learner.lr_find = lr_find
 
 def count_full_cells(fn: Path) -> int:
     nb = json.loads(fn.read_text())
@@ -52,6 +64,17 @@ def count_notes(fn: Path) -> int:
     nb = json.loads(fn.read_text())
     return sum(''.join(o.get('text', '')).count(QUALITY_NOTE) for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
 
+WATCHED = ['.lessonkit', '.kaggle', '.cache/torch', '.cache/kagglehub', '.config/kaggle']   # under the real home folder
+
+def snapshot(home: Path) -> dict:
+    "Every folder and file under the watched folders of `home` (the folders included), files with size and modification time."
+    out = {}
+    for d in WATCHED:
+        if not (home/d).exists(): continue
+        for f in [home/d, *sorted((home/d).rglob('*'))]:
+            st = f.stat(); out[str(f)] = (st.st_size, st.st_mtime_ns) if f.is_file() else 'folder'
+    return out
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('lessons', nargs='*', help='run only the lessons whose file name contains one of these')
@@ -59,6 +82,7 @@ def main():
     ap.add_argument('--keep', action='store_true', help='keep the scratch folder')
     a = ap.parse_args()
     t_start = time.time()
+    real_home = Path.home(); before = snapshot(real_home)
     scratch = Path(a.scratch) if a.scratch else Path(tempfile.mkdtemp(prefix='lessonkit-full-check-'))
     scratch.mkdir(parents=True, exist_ok=True)
     # registered before the notebook shells exist, so it runs after their own exit hooks (which write into the scratch folder)
@@ -77,13 +101,15 @@ def main():
     os.environ.update({'LESSONKIT_FULL': '1', 'MPLCONFIGDIR': str(scratch/'home'/'.config'/'matplotlib'),
                        'IPYTHONDIR': str(scratch/'home'/'.ipython')})
     for old, new in swaps.items(): setattr(CL, old, getattr(CL, new))   # before the lessons' `from lessonkit.conv_learner import *`
+    if swaps: cap_lr_find(CPU_LR_FIND_ITS)
     out = ROOT/'out'/'full-check'; out.mkdir(parents=True, exist_ok=True)
     results = out/'results.jsonl'
     if results.exists(): results.unlink()
     os.environ['LESSONKIT_RESULTS'] = str(results)
     print('full-mode runs of the lessons on STAND-IN data: Kaggle, files.fast.ai and the ImageNet weights are local '
           f'stand-ins (tests/standins); scratch folder {scratch}', flush=True)
-    if swaps: print('no CUDA: swapped ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()) + ' (image sizes, schedules and cells unchanged)', flush=True)
+    if swaps: print('no CUDA: swapped ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()) + ', and lr_find trains at '
+                    f'most {CPU_LR_FIND_ITS} batches instead of 100 (image sizes, schedules and cells unchanged)', flush=True)
     lessons = sorted((ROOT/'nbs'/'lessons').glob('*.ipynb'))
     if a.lessons: lessons = [f for f in lessons if any(p in f.name for p in a.lessons)]
     rows, failed = [], []
@@ -105,7 +131,13 @@ def main():
         print(f'{name:<32} {m:<34} {dt:>8.1f} {nfull:>10} {nnot:>14}')
     print(f"\nexecuted notebooks: {out.relative_to(ROOT)}/ (FULL mode on stand-in data: tiny miniature competitions and "
           f"random weights in place of ImageNet's, so the metrics mean nothing)")
-    if swaps: print('architectures swapped (no CUDA): ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()))
+    if swaps: print('architectures swapped (no CUDA): ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()) +
+                    f'; lr_find capped at {CPU_LR_FIND_ITS} batches')
+    after = snapshot(real_home)
+    touched = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if touched:
+        print(f'files changed under {real_home} (the check must not touch them): ' + ', '.join(touched)); failed.append('home folder')
+    else: print(f"nothing under {', '.join(str(real_home/d) for d in WATCHED)} was written ({len(before)} files and folders there, unchanged)")
     print(f'total {time.time() - t_start:.0f} s')
     if failed: print(f'failed: {", ".join(failed)}'); sys.exit(1)
 

@@ -133,7 +133,8 @@ def weights_fingerprint(model: nn.Module) -> str:
 
 def _cache_key(arch_name: str, data, names=('trn', 'val', 'test'), body: nn.Module | None = None) -> str:
     info = {'arch': arch_name, 'sz': getattr(data, 'sz', None), 'weights': weights_fingerprint(body) if body is not None else None,
-            'stats': [list(map(float, s)) for s in getattr(getattr(data, 'tfms', [None])[-1], 'stats', [])] if getattr(data, 'tfms', None) else None}
+            'stats': [list(map(float, s)) for s in getattr(getattr(data, 'tfms', [None])[-1], 'stats', [])] if getattr(data, 'tfms', None) else None,
+            'val_tfms': repr(data.tfms[-1]) if getattr(data, 'tfms', None) else None}   # crop type, zoom: what the features saw
     for n in names:
         ds = getattr(data, f'{n}_ds', None)
         if ds is None: info[n] = None

@@ -60,3 +60,33 @@ def test_cache_keys_tell_the_three_apart(tmp_path, imagenet_standin):
         paths[weights_source(p)] = learn.fit_data.cache_path
     assert len(set(paths.values())) == 3
     assert all(f'_{src}_' in path.name for src, path in paths.items())
+
+def test_pretraining_is_seeded_and_fresh_draws_new_images(tmp_path):
+    "Two runs of the same recipe write the same file; `fresh=True` trains the second epoch on a new draw (same first epoch)."
+    from lessonkit.pretrain import pretrain_sample
+    kw = dict(n_per_class=1, n_valid=1, epochs=2, bs=25, lr=0.01, threads=1)
+    a = pretrain_sample('resnet18', tmp_path/'a.pth', **kw)
+    b = pretrain_sample('resnet18', tmp_path/'b.pth', **kw)
+    c = pretrain_sample('resnet18', tmp_path/'c.pth', fresh=True, **kw)
+    assert a['sha256'] == b['sha256'] and a['history'] == b['history']
+    assert c['history'][0] == a['history'][0]                # epoch 1: the same images, the same weights
+    assert c['history'][1][1] != a['history'][1][1]          # epoch 2: other images, another training loss
+    assert c['sha256'] != a['sha256']
+    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+        meta = torch.load(tmp_path/'c.pth', weights_only=True)['meta']
+    assert meta['fresh'] is True and meta['epochs'] == 2
+
+def test_precompute_cache_follows_the_validation_crop(tmp_path):
+    "Features cached with one crop are not reused for another: squashing and centre-cropping a wide image differ."
+    from lessonkit.transforms import CropType
+    rng = np.random.default_rng(1)
+    x = lambda n: rng.integers(0, 255, (n, 16, 32, 3), dtype=np.uint8)   # wide images: the crop matters
+    trn, val = (x(8), np.arange(8) % 2), (x(4), np.arange(4) % 2)
+    feats = {}
+    for crop in (CropType.NO, CropType.CENTER):
+        data = ImageClassifierData.from_arrays(tmp_path, trn, val, bs=4, tfms=tfms_from_model(resnet18, 16, crop_type=crop))
+        set_seed(0); learn = ConvLearner.pretrained(resnet18, data, pretrained='sample', precompute=True)
+        feats[crop] = (learn.fit_data.cache_path, learn.fit_data.val_dl.dataset.tensors[0])
+    (p1, f1), (p2, f2) = feats.values()
+    assert p1 != p2 and p1.exists() and p2.exists()
+    assert not torch.allclose(f1, f2)
