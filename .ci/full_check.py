@@ -27,9 +27,11 @@ CPU_LR_FIND_ITS = 12
 
 def cap_lr_find(n: int):
     "Make every `learn.lr_find(...)` of the lessons train at most `n` batches (a warning in the plot says the curve is rough)."
+    import inspect
     from lessonkit.learner import Learner
     orig = Learner.lr_find
-    def lr_find(self, *args, num_it: int = 100, **kwargs): return orig(self, *args, num_it=min(num_it, n), **kwargs)
+    default = inspect.signature(orig).parameters['num_it'].default   # the library's own default, not a copy of it
+    def lr_find(self, *args, num_it: int = default, **kwargs): return orig(self, *args, num_it=min(num_it, n), **kwargs)
     lr_find.__doc__ = orig.__doc__
     Learner.lr_find = lr_find
 
@@ -109,7 +111,7 @@ def main():
     print('full-mode runs of the lessons on STAND-IN data: Kaggle, files.fast.ai and the ImageNet weights are local '
           f'stand-ins (tests/standins); scratch folder {scratch}', flush=True)
     if swaps: print('no CUDA: swapped ' + ', '.join(f'{o} -> {n}' for o, n in swaps.items()) + ', and lr_find trains at '
-                    f'most {CPU_LR_FIND_ITS} batches instead of 100 (image sizes, schedules and cells unchanged)', flush=True)
+                    f'most {CPU_LR_FIND_ITS} batches (image sizes, schedules and cells unchanged)', flush=True)
     lessons = sorted((ROOT/'nbs'/'lessons').glob('*.ipynb'))
     if a.lessons: lessons = [f for f in lessons if any(p in f.name for p in a.lessons)]
     rows, failed = [], []
