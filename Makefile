@@ -29,7 +29,7 @@ full-check: $(STAMP)
 	$(PY) .ci/full_check.py
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist worksteal --ignore=tests/test_browser.py tests/
+	$(PY) -m pytest -n 2 --dist worksteal --durations=15 --ignore=tests/test_browser.py tests/
 
 # JupyterLab from .venv, each lesson run with Run > Run All Cells in headless Chromium; screenshots in out/
 test-browser: $(STAMP)

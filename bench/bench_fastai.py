@@ -82,57 +82,109 @@ def run_task(lib: str, py: Path, args: list[str], timeout: float = 1800) -> dict
     return res
 
 
-def interleaved(fa_py: Path | None, args_for_seed, seeds) -> dict[str, list[dict]]:
-    "Run both libraries once per seed, alternating which goes first."
-    out = {'lessonkit': [], 'fastai': []}
+def interleaved(fa_py: Path | None, args_for_seed, seeds, variants=None) -> dict[str, list[dict]]:
+    """Run every variant once per seed, the order rotating from seed to seed. `variants`: {label: (lib, extra args)};
+    by default lessonkit and fastai, each with its defaults."""
+    variants = variants or {'lessonkit': ('lessonkit', []), 'fastai': ('fastai', [])}
+    out = {k: [] for k in variants}
+    labels = list(variants)
     for i, seed in enumerate(seeds):
-        order = ['lessonkit', 'fastai'] if i % 2 == 0 else ['fastai', 'lessonkit']
-        for lib in order:
+        k = i % len(labels)
+        for label in labels[k:] + labels[:k]:
+            lib, extra = variants[label]
             if lib == 'fastai' and fa_py is None: continue
-            out[lib].append(run_task(lib, fa_py if lib == 'fastai' else Path(sys.executable), args_for_seed(seed)))
+            out[label].append(run_task(lib, fa_py if lib == 'fastai' else Path(sys.executable), args_for_seed(seed) + extra))
     return out
+
+
+def _other_precision() -> tuple[str, str]:
+    "(lessonkit's default path on this CPU for a conv net, the other one), as Learner(precision=...) values."
+    from lessonkit.core import choose_precision, default_precision
+    import torch
+    p = default_precision()
+    if p == 'auto': p = 'bf16' if choose_precision('cpu', conv=True)[0] == torch.bfloat16 else 'fp32'
+    return p, ('fp32' if p != 'fp32' else 'bf16')
 
 
 def cpu_rows(quick: bool, fa_py: Path | None, fa_note: str) -> list[dict]:
     # Real data that both libraries learn in a few epochs from scratch, so the accuracy row compares something: the
     # synthetic dogs-vs-cats sample needs ~15 epochs at 64 px (lesson 1) and stays near chance in a budget like this one.
+    from lessonkit.core import cpu_bf16_native
     n_trn, n_val = (320, 160) if quick else (640, 320)  # whole batches of 32: fastai drops a last partial batch, lessonkit keeps it
     path = make_digits_folder(WORK / f'digits_{n_trn}_{n_val}', n_trn, n_val)
     what_data = "scikit-learn's real 8x8 handwritten digits as 40 px PNGs, 10 classes"
-    epochs, seeds = (2, [0]) if quick else (4, [0, 1, 2, 3, 4])  # five pairs: one run's epoch time moves by 10-20%
+    epochs, seeds = (2, [0]) if quick else (4, [0, 1, 2])  # three seeds of four variants: about 10 minutes on 2 cores
     sz, bs, workers, lr = 32, 32, 2, 0.01
     args = lambda seed: ['--path', str(path), '--arch', 'resnet18', '--sz', str(sz), '--bs', str(bs), '--epochs', str(epochs),
                          '--lr', str(lr), '--seed', str(seed), '--workers', str(workers), '--aug', 'basic']
-    res = interleaved(fa_py, args, seeds)
-    lk, fa = res['lessonkit'], res['fastai']
+    native = cpu_bf16_native()
+    default, other = _other_precision()
+    variants = {'lessonkit': ('lessonkit', []), 'fastai': ('fastai', []), 'lessonkit other': ('lessonkit', ['--precision', other])}
+    if native: variants['fastai best'] = ('fastai', ['--best'])
+    res = interleaved(fa_py, args, seeds, variants)
+    lk, fa, lo, fb = res['lessonkit'], res['fastai'], res['lessonkit other'], res.get('fastai best', [])
     epoch_of = lambda r: r['fit_s'] / len(r['epoch_s'])
     per_epoch = lambda rs: median([epoch_of(r) for r in rs])
     steady = lambda rs: median([median(r['epoch_s'][1:] or r['epoch_s']) for r in rs])
     acc = lambda rs: median([r['val_acc'] for r in rs])
     rss = lambda rs: max(r['peak_rss_mb'] for r in rs)
+    accs = lambda rs: str([round(r['val_acc'], 3) for r in rs])
     n = f"{lk[0]['n_train']} train / {lk[0]['n_valid']} valid"
     what = (f'resnet18 from scratch, {sz}px, {what_data} ({n}), {epochs} epochs as one SGDR cycle, lr {lr}, SGD mom 0.9, '
-            f'bs {bs}, {workers} loader workers, {lk[0].get("threads")} torch thread(s), rotate + lighting (no flips); median over {len(seeds)} seed(s), the two libraries '
-            f'alternating')
+            f'bs {bs}, {workers} loader workers, {lk[0].get("threads")} torch thread(s), rotate + lighting (no flips); median over {len(seeds)} seed(s), the '
+            f'variants alternating')
     fa_v = fa[0]['version'] if fa else None
     ref = lambda fmt, f: (f"fastai {fa_v}: {fmt.format(f(fa))}" if fa else f'fastai not run ({fa_note})')
     ratio = lambda f: f(lk) / f(fa) if fa and f(fa) else None
     t_ratio, t_ratios = paired_ratio([epoch_of(r) for r in lk], [epoch_of(r) for r in fa]) if fa else (None, [])
+    lk_path = f"lessonkit defaults (here: {default}{' + channels-last' if lk[0].get('channels_last') else ''})"
     rows = [
-        make_row('e2e wall time per epoch', what + '; fit wall time / epochs (workers starting, validation included)',
-                 per_epoch(lk), 's/epoch', reference=ref('{:.3g} s/epoch', per_epoch), ratio=t_ratio, goal='<= 1.0',
-                 peak_rss_mb=rss(lk), rss_scope='row',
+        make_row('e2e wall time per epoch', what + f'; {lk_path} vs fastai defaults (float32); fit wall time / epochs '
+                 '(workers starting, validation included)',
+                 per_epoch(lk), 's/epoch', reference=ref('{:.3g} s/epoch', per_epoch), ratio=t_ratio,
+                 goal='<= 0.8' if native else '<= 1.0', peak_rss_mb=rss(lk), rss_scope='row',
                  note=f"steady-state epochs (2nd on): lessonkit {steady(lk):.3g} s, fastai "
                       f"{steady(fa) if fa else float('nan'):.3g} s" + (f'; pair ratios {spread(t_ratios)}' if fa else '') +
-                      f"; fastai: {fa_note}"),
-        make_row('e2e final validation accuracy', what, acc(lk), '', reference=ref('{:.3f}', acc),
+                      f"; goal {'0.8x on a CPU with native bfloat16' if native else '1.0x without native bfloat16'}; fastai: {fa_note}"),
+        make_row('e2e final validation accuracy', what + f'; {lk_path} vs fastai defaults', acc(lk), '', reference=ref('{:.3f}', acc),
                  ratio=ratio(acc), goal='>= 1.0', peak_rss_mb=rss(lk), rss_scope='row',
-                 note='accuracies per seed: lessonkit ' + str([round(r['val_acc'], 3) for r in lk]) +
-                      (', fastai ' + str([round(r['val_acc'], 3) for r in fa]) if fa else '')),
-        make_row('e2e peak RSS', 'peak resident memory of the training process of the e2e task above (max over seeds)',
-                 rss(lk), 'MiB', reference=ref('{:.0f} MiB', rss), ratio=ratio(rss), goal=None, peak_rss_mb=rss(lk),
-                 rss_scope='row'),
+                 note='accuracies per seed: lessonkit ' + accs(lk) + (', fastai ' + accs(fa) if fa else '')),
     ]
+    if not native:
+        rows.append(make_row('e2e wall time per epoch vs fastai best', 'lessonkit defaults vs fastai with to_bf16() and '
+                             'channels-last: not measured: this CPU has no native bfloat16', 'not measured', '',
+                             reference='fastai to_bf16() + to_channelslast()'))
+    elif fb:
+        b_ratio, b_ratios = paired_ratio([epoch_of(r) for r in lk], [epoch_of(r) for r in fb])
+        eff = 'autocast took effect' if all(r.get('amp_effective') for r in fb) else \
+            f"fastai's autocast did not take effect on the CPU (its first convolution computed in {fb[0].get('conv_dtype')}): its best here is float32 + channels-last"
+        rows += [
+            make_row('e2e wall time per epoch vs fastai best', what + f'; {lk_path} vs fastai with its settings for a bfloat16 '
+                     'CPU (learn.to_bf16() + learn.to_channelslast())', per_epoch(lk), 's/epoch',
+                     reference=f"fastai best: {per_epoch(fb):.3g} s/epoch", ratio=b_ratio, goal='<= 1.0', peak_rss_mb=rss(lk),
+                     rss_scope='row', note=f'pair ratios {spread(b_ratios)}; steady-state epochs fastai best {steady(fb):.3g} s; {eff}'),
+            make_row('e2e final validation accuracy vs fastai best', what, acc(lk), '', reference=f'fastai best: {acc(fb):.3f}',
+                     ratio=acc(lk) / acc(fb) if acc(fb) else None, goal='>= 1.0', peak_rss_mb=rss(lk), rss_scope='row',
+                     note='accuracies per seed: lessonkit ' + accs(lk) + ', fastai best ' + accs(fb)),
+        ]
+    if lo:
+        bf, fp = (lk, lo) if default == 'bf16' else (lo, lk)
+        spread_acc = max(max(r['val_acc'] for r in x) - min(r['val_acc'] for r in x) for x in (bf, fp))
+        d = abs(acc(bf) - acc(fp))
+        p_ratio, p_ratios = paired_ratio([epoch_of(r) for r in bf], [epoch_of(r) for r in fp])
+        rows += [
+            make_row('e2e accuracy, lessonkit bf16 vs fp32', what + '; lessonkit precision=bf16 vs fp32 (the default and '
+                     f'the other path, {"native" if native else "emulated"} bfloat16)', acc(bf), '', reference=f'fp32: {acc(fp):.3f}',
+                     ratio=acc(bf) / acc(fp) if acc(fp) else None, goal="within the seeds' spread", ok=d <= spread_acc,
+                     peak_rss_mb=rss(bf), rss_scope='row',
+                     note=f'accuracies per seed: bf16 {accs(bf)}, fp32 {accs(fp)}; |median difference| {d:.3f} vs spread {spread_acc:.3f}'),
+            make_row('e2e wall time per epoch, lessonkit bf16 vs fp32', what, per_epoch(bf), 's/epoch',
+                     reference=f'fp32: {per_epoch(fp):.3g} s/epoch', ratio=p_ratio, goal=None, peak_rss_mb=rss(bf), rss_scope='row',
+                     note=f"pair ratios {spread(p_ratios)}; {'native' if native else 'emulated (no native bfloat16 on this CPU)'} bfloat16"),
+        ]
+    rows.append(make_row('e2e peak RSS', 'peak resident memory of the training process of the e2e task above (max over seeds)',
+                         rss(lk), 'MiB', reference=ref('{:.0f} MiB', rss), ratio=ratio(rss), goal=None, peak_rss_mb=rss(lk),
+                         rss_scope='row'))
     for r in rows:
         if 'note' in r and r['note'] is None: r.pop('note')
     return rows

@@ -10,6 +10,8 @@ one JSON line.
     python fastai_task.py ... --arch resnet34 --sz 224 --gpu     # mixed precision + channels_last on CUDA
     python fastai_task.py ... --gpu --device cpu                 # a dry run on the CPU (fastai's autocast and scaler
                                                                  # are CUDA-only: they switch themselves off there)
+    python fastai_task.py ... --best                             # fastai's own best settings for a CPU with native
+                                                                 # bfloat16: to_bf16() and channels-last
 """
 import argparse
 import json
@@ -41,6 +43,11 @@ def main():
                     help='side_on: rotate, lighting and horizontal flips; basic: no flips (digits, text)')
     ap.add_argument('--gpu', action='store_true', help='the GPU recipe: mixed precision (fp16) and channels_last')
     ap.add_argument('--device', help='cuda with --gpu, else cpu; `--gpu --device cpu` is a dry run of the GPU recipe')
+    ap.add_argument('--n-cycle', type=int, default=1, help='SGDR cycles of `epochs`, `epochs*cycle_mult`, ... epochs')
+    ap.add_argument('--cycle-mult', type=int, default=1)
+    ap.add_argument('--profile', action='store_true', help='profile the fit (bench/_profile.py) and add the breakdown to the JSON')
+    ap.add_argument('--best', action='store_true', help="fastai's own settings for a bfloat16 CPU: learn.to_bf16() and "
+                    'learn.to_channelslast(); the JSON says whether autocast took effect (amp_effective)')
     a = ap.parse_args()
 
     t_import = time.perf_counter()
@@ -62,6 +69,11 @@ def main():
     arch = getattr(tvm, a.arch)
     learn = vision_learner(dls, arch, pretrained=False, opt_func=partial(SGD, mom=0.9), loss_func=CrossEntropyLossFlat())
     if a.gpu: learn = learn.to_channelslast()  # adds ChannelsLast and fp16 MixedPrecision
+    if a.best: learn = learn.to_bf16().to_channelslast(use_amp=False)   # bf16 MixedPrecision, then ChannelsLast alone
+    seen = {}
+    first_conv = next(m for m in learn.model.modules() if isinstance(m, torch.nn.Conv2d))
+    def note_dtype(m, i, o): seen.setdefault('dtype', str(o.dtype))     # returns None: the output is left as it is
+    hook = first_conv.register_forward_hook(note_dtype)
     t_setup = time.perf_counter() - t0
 
     times, train_times = [], []
@@ -77,20 +89,37 @@ def main():
         def after_train(self): sync(); train_times.append(time.perf_counter() - self.t_train)
         def after_epoch(self): sync(); times.append(time.perf_counter() - self.t)
 
-    def sgdr(pct):  # lessonkit.sched.sgdr_mult for one cycle over the whole fit, as a function of progress
-        return a.lr * (0.01 if pct < 1 / 20 else (math.cos(math.pi * pct) + 1) / 2)
+    cycles = [a.epochs * a.cycle_mult ** i for i in range(a.n_cycle)]
+    total = sum(cycles)
 
+    def sgdr(pct):  # lessonkit.sched.sgdr_mult as a function of progress over the whole fit: warm-up, then cosine per cycle
+        e = pct * total
+        if e < cycles[0] / 20: return a.lr * 0.01
+        start = 0
+        for i, n in enumerate(cycles):
+            if e < start + n or i == len(cycles) - 1: return a.lr * (math.cos(math.pi * min(1., (e - start) / n)) + 1) / 2
+            start += n
+
+    def fit():
+        with learn.no_bar(), learn.no_logging():
+            learn.fit(total, lr=a.lr, cbs=[ParamScheduler({'lr': sgdr}), EpochTimer()])
     t0 = time.perf_counter()
-    with learn.no_bar(), learn.no_logging():
-        learn.fit(a.epochs, lr=a.lr, cbs=[ParamScheduler({'lr': sgdr}), EpochTimer()])
+    prof = None
+    if a.profile:
+        from _profile import profile_fit
+        prof = profile_fit(fit)
+    else: fit()
     fit_s = time.perf_counter() - t0
+    hook.remove()
     with learn.no_bar():
         preds, targs = learn.get_preds(ds_idx=1)
     acc = float((preds.argmax(1) == targs).float().mean())
     print(json.dumps(dict(lib='fastai', version=fastai.__version__, torch=torch.__version__, epoch_s=times, train_s=train_times,
                           fit_s=fit_s, val_acc=acc, n_train=len(dls.train_ds), n_valid=len(dls.valid_ds),
                           classes=list(dls.vocab), import_s=t_import, setup_s=t_setup, peak_rss_mb=peak_rss_mb(),
-                          device=str(dev), aug=a.aug, amp=a.gpu, channels_last=a.gpu, threads=torch.get_num_threads(),
+                          device=str(dev), aug=a.aug, amp=a.gpu or a.best, channels_last=a.gpu or a.best, best=a.best,
+                          amp_effective=seen.get('dtype') in ('torch.float16', 'torch.bfloat16'), conv_dtype=seen.get('dtype'),
+                          threads=torch.get_num_threads(), profile=prof,
                           peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if dev.type == 'cuda' else None)))
 
 

@@ -8,6 +8,8 @@ Prints one JSON line.
     python lessonkit_task.py ... --arch resnet34 --sz 224 --gpu     # mixed precision + channels_last on CUDA
     python lessonkit_task.py ... --gpu --device cpu                 # a dry run on the CPU: channels_last, but float32
                                                                     # (to_fp16() warns and keeps float32 there)
+    python lessonkit_task.py ... --precision fp32                   # a numeric path asked for (default: the Learner's
+                                                                    # own, LESSONKIT_PRECISION or what the device runs fastest)
 """
 import argparse
 import json
@@ -17,6 +19,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 warnings.filterwarnings('ignore')
 
 
@@ -40,6 +43,11 @@ def main():
                     help='side_on: rotate, lighting and horizontal flips; basic: no flips (digits, text)')
     ap.add_argument('--gpu', action='store_true', help='the GPU recipe: mixed precision (fp16) and channels_last')
     ap.add_argument('--device', help='cuda with --gpu, else cpu; `--gpu --device cpu` is a dry run of the GPU recipe')
+    ap.add_argument('--n-cycle', type=int, default=1, help='SGDR cycles: fit(lr, n_cycle, cycle_len=epochs, cycle_mult)')
+    ap.add_argument('--cycle-mult', type=int, default=1)
+    ap.add_argument('--profile', action='store_true', help='profile the fit (bench/_profile.py) and add the breakdown to the JSON')
+    ap.add_argument('--precision', choices=['auto', 'fp32', 'bf16', 'fp16'],
+                    help="Learner(precision=...); default: the Learner's default (LESSONKIT_PRECISION, else auto)")
     a = ap.parse_args()
 
     t_import = time.perf_counter()
@@ -56,7 +64,7 @@ def main():
     arch = getattr(cl, a.arch)
     tfms = cl.tfms_from_model(arch, a.sz, aug_tfms=cl.transforms_side_on if a.aug == 'side_on' else cl.transforms_basic)
     data = cl.ImageClassifierData.from_paths(a.path, bs=a.bs, tfms=tfms, num_workers=a.workers)
-    learn = cl.ConvLearner.pretrained(arch, data, pretrained=False, precompute=False)
+    learn = cl.ConvLearner.pretrained(arch, data, pretrained=False, precompute=False, precision=a.precision)
     learn.unfreeze()
     if learn.device != dev:
         learn.model.to(dev); learn.device = dev
@@ -77,15 +85,21 @@ def main():
             if learn.iteration % learn.nb == 0: sync(); train_times.append(time.perf_counter() - self.t)
         def after_epoch(self, learn): sync(); times.append(time.perf_counter() - self.t)
 
+    def fit(): learn.fit(a.lr, a.n_cycle, cycle_len=a.epochs, cycle_mult=a.cycle_mult, callbacks=[EpochTimer()], quiet=not a.profile)
     t0 = time.perf_counter()
-    learn.fit(a.lr, 1, cycle_len=a.epochs, callbacks=[EpochTimer()], quiet=True)
+    prof = None
+    if a.profile:
+        from _profile import profile_fit
+        prof = profile_fit(fit)          # with the live view on, as a student's fit runs
+    else: fit()
     fit_s = time.perf_counter() - t0
     preds, targs = learn.predict_with_targs()
     acc = float((preds.argmax(1) == targs).mean())
     print(json.dumps(dict(lib='lessonkit', version=lessonkit.__version__, torch=torch.__version__, epoch_s=times,
                           train_s=train_times, fit_s=fit_s, val_acc=acc, n_train=len(data.trn_ds), n_valid=len(data.val_ds),
                           classes=list(data.classes), import_s=t_import, setup_s=t_setup, peak_rss_mb=peak_rss_mb(),
-                          device=str(dev), aug=a.aug, amp=a.gpu, channels_last=a.gpu, threads=torch.get_num_threads(),
+                          device=str(dev), aug=a.aug, amp=str(learn.autocast_dtype), channels_last=learn.channels_last,
+                          precision=a.precision or 'default', threads=torch.get_num_threads(), profile=prof,
                           peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if dev.type == 'cuda' else None)))
 
 

@@ -187,7 +187,7 @@ class MixedInputModel(nn.Module):
             x = F.relu(l(x))
             if self.use_bn: x = b(x)
             x = d(x)
-        x = self.outp(x)
+        x = self.outp(x).float()   # the output activation and the loss in float32, whatever the numeric path
         if not self.is_reg: return torch.sigmoid(x) if self.is_multi else F.log_softmax(x, dim=-1)
         if self.y_range is not None:
             lo, hi = self.y_range

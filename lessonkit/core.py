@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 # %% auto 0
-__all__ = ['default_device', 'cpu_bf16_native', 'choose_precision', 'report_once', 'set_seed', 'in_notebook', 'in_test', 'is_tty',
-           'use_full_data', 'repo_root', 'data_root', 'atomic_write', 'atomic_save', 'TrainingView', 'progress',
-           'report', 'record_result']
+__all__ = ['PRECISIONS', 'default_device', 'cpu_bf16_native', 'choose_precision', 'default_precision', 'report_once', 'set_seed',
+           'in_notebook', 'in_test', 'is_tty', 'use_full_data', 'repo_root', 'data_root', 'atomic_write', 'atomic_save',
+           'TrainingView', 'progress', 'report', 'record_result']
 
 # %% ../nbs/00_core.ipynb 4
 def default_device() -> torch.device:
@@ -48,6 +48,16 @@ def choose_precision(device, conv: bool = True, cpu_bf16: bool | None = None, cu
         if cpu_bf16: return torch.bfloat16, True, f'precision: bfloat16 autocast and channels-last, since this CPU computes bfloat16 natively ({off})'
         return None, False, 'precision: float32 (this CPU has no native bfloat16; mixed precision would only be slower)'
     return None, False, f'precision: float32 on {device.type}'
+
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+
+def default_precision() -> str:
+    "The path a `Learner` takes when none is given: `LESSONKIT_PRECISION` (auto, fp32, bf16 or fp16) if set, else 'auto'."
+    p = os.environ.get('LESSONKIT_PRECISION', '').strip().lower() or 'auto'
+    if p not in PRECISIONS:
+        raise ValueError(f"LESSONKIT_PRECISION={os.environ['LESSONKIT_PRECISION']!r}: set it to one of {', '.join(PRECISIONS)} "
+                         "(or unset it: 'auto' picks what this device runs fastest).")
+    return p
 
 _reported: set = set()
 def report_once(msg: str):

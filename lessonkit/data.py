@@ -210,7 +210,8 @@ class ImageClassifierData:
         ds = ds.new(tfm=tfm, seed=seed)
         bs = bs or self.bs; n = len(ds)
         nw = self._workers(n, bs) if num_workers is None else num_workers
-        kw = dict(num_workers=nw, pin_memory=torch.cuda.is_available())
+        # workers kept across the epochs of one fit (the fit holds the loader; they stop when it is done with it)
+        kw = dict(num_workers=nw, pin_memory=torch.cuda.is_available(), persistent_workers=nw > 0)
         if shuffle and n == 1:  # one image: a batch of two copies, so BatchNorm can still train
             return ImageLoader(ds, bs, sampler=RandomSampler(ds, replacement=True, num_samples=2), **kw)
         return ImageLoader(ds, bs, shuffle=shuffle, drop_last=shuffle and n > bs and n % bs == 1, **kw)

@@ -12,12 +12,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import default_device, atomic_save, progress, report, in_notebook, TrainingView, choose_precision, report_once
+from .core import (default_device, atomic_save, progress, report, in_notebook, TrainingView, choose_precision,
+                            report_once, default_precision, cpu_bf16_native)
 from .sched import (n_epochs, sgdr_mult, lr_find_lr, fit_schedule, SmoothLoss, Recorder, preview_schedule)
 
 # %% auto 0
 __all__ = ['CancelFitException', 'CancelEpochException', 'Callback', 'ScheduleCB', 'LRFinderCB', 'ProgressCB', 'to_np',
-           'to_device', 'Learner', 'lrs_for_groups']
+           'to_device', 'float32_output', 'Learner', 'lrs_for_groups']
 
 # %% ../nbs/05_learner.ipynb 4
 class CancelFitException(Exception):
@@ -86,20 +87,42 @@ def _is_bn(m): return isinstance(m, nn.modules.batchnorm._BatchNorm)
 
 def _has_conv(m: nn.Module) -> bool: return any(isinstance(o, nn.modules.conv._ConvNd) for o in m.modules())
 
-def _precision_state(precision: str, device: torch.device, model: nn.Module):
-    "(autocast dtype, grad scaler, channels_last) for `precision`: 'auto' (what the device does fastest), 'fp32', 'fp16', 'bf16'."
-    conv = _has_conv(model)
-    if precision == 'auto':
-        dtype, cl, msg = choose_precision(device, conv)
-        if int(os.environ.get('RANK', 0)) == 0: report_once(msg)   # one line, from the main process under DDP
+_PATHS = {None: 'float32', torch.bfloat16: 'bfloat16 autocast', torch.float16: 'float16 autocast with gradient scaling'}
+
+def _precision_state(precision: str | None, device: torch.device, model: nn.Module):
+    """(autocast dtype, grad scaler, channels_last) for `precision`: 'auto' (what the device does fastest), 'fp32', 'fp16',
+    'bf16', or None: `LESSONKIT_PRECISION`'s choice (see `core.default_precision`), said once in the printed line."""
+    conv, from_env = _has_conv(model), precision is None
+    if from_env: precision = default_precision()
+    asked, msg = (f'LESSONKIT_PRECISION={precision}' if from_env else f'precision={precision!r}'), None
+    if precision == 'auto': dtype, cl, msg = choose_precision(device, conv)
     elif precision == 'fp32': dtype, cl = None, False
     elif precision in ('fp16', 'bf16'):
         dtype, cl = (torch.float16 if precision == 'fp16' else torch.bfloat16), conv
         if dtype == torch.float16 and device.type != 'cuda':
-            raise ValueError("precision='fp16' needs a CUDA GPU; on the CPU use precision='bf16' or 'fp32'.")
+            raise ValueError(f"{asked} needs a CUDA GPU (float16 autocast); on the CPU use bf16 or fp32.")
     else: raise ValueError(f"precision={precision!r}: use 'auto', 'fp32', 'fp16' or 'bf16'.")
+    if from_env and precision != 'auto':
+        msg = f"precision: {_PATHS[dtype]}{' and channels-last' if cl else ''}, set by {asked}"
+        if dtype == torch.bfloat16 and device.type == 'cpu' and not cpu_bf16_native():
+            msg += ' (this CPU has no native bfloat16: PyTorch emulates it, slower, the same numbers)'
+    if msg and int(os.environ.get('RANK', 0)) == 0: report_once(msg)   # one line, from the main process under DDP
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     return dtype, scaler, cl
+
+_OUT_ACTS = (nn.LogSoftmax, nn.Softmax, nn.Sigmoid)
+
+def _float_inputs(module, args):
+    return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
+
+def float32_output(model: nn.Module) -> nn.Module:
+    """Make `model`'s output activation (a LogSoftmax, Softmax or Sigmoid as its last layer) compute in float32 on float32
+    logits, inside autocast too: log-probabilities whose exp sums to 1, probabilities in [0, 1], on every numeric path."""
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    last = leaves[-1] if leaves else None
+    if isinstance(last, _OUT_ACTS) and not getattr(last, '_float32_output', False):
+        last.register_forward_pre_hook(_float_inputs); last._float32_output = True
+    return model
 
 def _inputs_cl(learn, xb):
     "Images (4-d inputs) channels-last when the learner stores its weights so."
@@ -111,7 +134,7 @@ class Learner:
     "Train `model` on `data` with loss `crit`; `layer_groups` get one learning rate each."
     def __init__(self, data, model: nn.Module, crit: Callable | None = None, opt_fn: Callable | None = None,
                  metrics: Sequence[Callable] | None = None, layer_groups: Sequence[nn.Module] | None = None,
-                 wd: float = 0., device=None, clip: float | None = None, precision: str = 'auto'):
+                 wd: float = 0., device=None, clip: float | None = None, precision: str | None = None):
         self.data, self.crit, self.metrics, self.wd, self.clip = data, crit or F.cross_entropy, list(metrics or []), wd, clip
         self.opt_fn = opt_fn or (lambda params: torch.optim.SGD(params, lr=1e-3, momentum=0.9))
         self.device = torch.device(device) if device is not None else default_device()
@@ -119,8 +142,10 @@ class Learner:
         self._layer_groups = list(layer_groups) if layer_groups is not None else [self.model]
         self.opt, self.sched, self.bn_frozen = None, Recorder(), False
         self.iteration, self.epoch = 0, 0
-        # the numeric path: 'auto' picks what this device runs fastest and says so once (see core.choose_precision)
+        # the numeric path: 'auto' picks what this device runs fastest and says so once (see core.choose_precision);
+        # without `precision`, LESSONKIT_PRECISION chooses (auto if unset). The output activation stays float32 on every path.
         self.autocast_dtype, self.scaler, self.channels_last = _precision_state(precision, self.device, self.model)
+        float32_output(self.model)
         if self.channels_last: self.model.to(memory_format=torch.channels_last)
         self.cbs: list = []
         self.fit_state = None  # (args of the last fit, next batch) for resume()
@@ -220,13 +245,18 @@ def set_train_mode(self: Learner):
 
 # %% ../nbs/05_learner.ipynb 19
 @patch
+def _forward(self: Learner, model: nn.Module, xb) -> torch.Tensor:
+    "`model(*xb)` on this learner's numeric path (autocast, channels-last images), the output as float32."
+    xb = _inputs_cl(self, xb)
+    with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+        out = model(*xb)
+    return out.float()
+
+@patch
 def one_batch(self: Learner, b):
     "Forward, loss, backward and step on one batch `(*xb, yb)`."
     *xb, yb = to_device(b, self.device)
-    xb = _inputs_cl(self, xb)
-    with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-        out = self.train_model(*xb)
-    loss = self.crit(out.float(), yb)
+    loss = self.crit(self._forward(self.train_model, xb), yb)
     self.opt.zero_grad(set_to_none=True)
     if self.scaler is not None: self.scaler.scale(loss).backward(); self.scaler.unscale_(self.opt)
     else: loss.backward()
@@ -243,10 +273,7 @@ def get_preds(self: Learner, dl, model: nn.Module | None = None, with_loss: bool
     outs, ys = [], []
     for b in progress(dl, leave=False):
         *xb, yb = to_device(b, self.device)
-        xb = _inputs_cl(self, xb)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            out = model(*xb)
-        outs.append(out.float()); ys.append(yb)
+        outs.append(self._forward(model, xb)); ys.append(yb)
     if not outs: raise ValueError("The loader is empty: there is nothing to predict on.")
     out, y = self.gather(torch.cat(outs), torch.cat(ys))
     if with_loss: return out, y, self.crit(out, y).item()
@@ -264,6 +291,7 @@ def validate(self: Learner, dl=None, metrics=None):
 def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0, do_validate: bool = True):
     "Run `n_epoch` epochs with callbacks `cbs` from batch `start_iter` of the schedule, validating after each if `do_validate`."
     dl = self.fit_data.trn_dl
+    val_dl = self.fit_data.val_dl if do_validate else None   # one loader each for the whole fit: its workers persist
     nb = len(dl)
     if nb == 0: raise ValueError("The training loader has no batches: the training set is empty.")
     if self.opt is None: self.opt = self.make_opt()
@@ -288,7 +316,7 @@ def _fit(self: Learner, n_epoch: int, cbs: list, start_iter: int = 0, do_validat
                     self.iteration += 1
                     self('after_batch')
             except CancelEpochException: pass
-            self.val_loss, self.val_metrics = self.validate() if do_validate and self.fit_data.val_dl is not None else (float('nan'), [])
+            self.val_loss, self.val_metrics = self.validate(val_dl) if val_dl is not None else (float('nan'), [])
             self.sched.val_losses.append(self.val_loss); self.sched.epochs.append(self.iteration)
             self.sched.rows.append([self.epoch, self.smooth_loss.value, self.val_loss, *self.val_metrics])
             self('after_epoch')
@@ -385,10 +413,10 @@ def predict_dl(self: Learner, dl) -> np.ndarray:
 @patch
 @torch.no_grad()
 def predict_array(self: Learner, *x) -> np.ndarray:
-    "Model outputs for a batch you provide (NumPy arrays or tensors), e.g. `learn.predict_array(im[None])`."
+    "Model outputs for a batch you provide (NumPy arrays or tensors), e.g. `learn.predict_array(im[None])`; the same numeric path as `predict`."
     self.model.eval()
     xs = [torch.as_tensor(np.asarray(o) if not torch.is_tensor(o) else o).to(self.device) for o in x]
-    return _to_np(self.model(*xs))
+    return _to_np(self._forward(self.model, xs))
 
 # %% ../nbs/05_learner.ipynb 39
 @patch
@@ -486,7 +514,7 @@ def to_channels_last(self: Learner):
     self.channels_last = True
     self.model.to(memory_format=torch.channels_last); return self
 
-# %% ../nbs/05_learner.ipynb 50
+# %% ../nbs/05_learner.ipynb 51
 @patch
 def fine_tune(self: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1, lr_mult: float = 100):
     "Train the head for `freeze_epochs`, then all layers for `epochs` with rates from base_lr/lr_mult to base_lr."

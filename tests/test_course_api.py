@@ -148,7 +148,8 @@ def test_dogbreeds_csv_and_one_image(tmp_path):
     preds = learn.predict_dl(dl)
     assert preds.shape == (1, 3) and learn.data.classes[np.argmax(preds)] in breeds
     im = val_tfms(open_image(PATH + fn))
-    np.testing.assert_allclose(learn.predict_array(im[None]), preds, atol=5e-3)   # uint8 vs float resize: rounding only
+    # uint8 vs float resize: rounding only, which bfloat16's 8-bit mantissa amplifies on that path (the default on CPUs with it)
+    np.testing.assert_allclose(learn.predict_array(im[None]), preds, atol=5e-3 if learn.autocast_dtype is None else 3e-2)
 
 
 def test_planet_multilabel(tmp_path):

@@ -226,7 +226,7 @@ def test_epoch_rows_metric_over_whole_set(learn):
 
 # The mixed-precision and channels-last code paths, run on the CPU: bfloat16 autocast, and float16's gradient scaler
 # (torch.amp.GradScaler works on the CPU too), so that a GPU run does not meet these lines for the first time.
-def digits_conv_learner(tmp_path):
+def digits_conv_learner(tmp_path, precision=None):
     "A small conv net on the real 8x8 digits (the split of the DDP tests), as 1-channel images."
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -241,12 +241,14 @@ def digits_conv_learner(tmp_path):
     data = SimpleNamespace(trn_dl=dl(xt, yt, True), val_dl=dl(xv, yv, False), path=tmp_path, classes=list(range(10)), c=10)
     model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1),
                           nn.BatchNorm2d(64), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 16, 10), nn.LogSoftmax(1))
-    return Learner(data, model, crit=F.nll_loss, metrics=[accuracy], layer_groups=[model[:6], model[6:]])
+    return Learner(data, model, crit=F.nll_loss, metrics=[accuracy], layer_groups=[model[:6], model[6:]], precision=precision)
 
-def test_fp16_on_cpu_warns_and_stays_fp32(tmp_path):
-    learn = digits_conv_learner(tmp_path)
+@pytest.mark.parametrize('precision', ['fp32', 'bf16'])
+def test_fp16_on_cpu_warns_and_changes_nothing(tmp_path, precision):
+    learn = digits_conv_learner(tmp_path, precision)
+    before = (learn.autocast_dtype, learn.scaler, learn.channels_last)
     with pytest.warns(UserWarning, match='needs a CUDA GPU'): learn.to_fp16()
-    assert learn.autocast_dtype is None and learn.scaler is None
+    assert (learn.autocast_dtype, learn.scaler, learn.channels_last) == before
 
 def test_bfloat16_autocast_and_channels_last_learn(tmp_path):
     learn = digits_conv_learner(tmp_path).to_fp16(torch.bfloat16).to_channels_last()
@@ -274,3 +276,19 @@ def test_gradient_scaler_path_steps_and_learns(tmp_path):
     assert not torch.equal(w0, learn.model[-2].weight) and learn.scaler.get_scale() > 0
     acc = learn.sched.rows[-1][3]
     assert acc > 0.85, acc
+
+def test_loader_workers_start_once_per_fit(tmp_path, monkeypatch):
+    "With worker processes, one fit starts them once for training and once for validation, not once per epoch."
+    from torch.utils.data import dataloader
+    started = []
+    orig = dataloader._MultiProcessingDataLoaderIter.__init__
+    def init(self, loader): started.append(loader); orig(self, loader)
+    monkeypatch.setattr(dataloader._MultiProcessingDataLoaderIter, '__init__', init)
+    set_seed(0)
+    data = make_data(tmp_path)
+    data.num_workers = 1
+    learn = ConvLearner.pretrained(resnet18, data, pretrained=False, precompute=False)
+    learn.fit(1e-2, 3, quiet=True)
+    assert len(learn.sched.rows) == 3
+    assert len(started) == 2 and started[0] is not started[1], started     # the training loader, the validation loader
+    assert all(dl.persistent_workers for dl in started)

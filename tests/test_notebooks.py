@@ -17,10 +17,40 @@ def _env():
 
 @pytest.mark.parametrize('nb', NBS, ids=[str(p.relative_to(ROOT/'nbs')) for p in NBS])
 def test_notebook(nb):
-    if nb in LESSONS: return run_like_jupyter(nb)
+    if nb in LESSONS: run_like_jupyter(nb); return
     # each notebook in a fresh process: no state leaks from one notebook into the next
     r = subprocess.run([sys.executable, str(ROOT/'.ci'/'nbrun.py'), str(nb)], capture_output=True, text=True, env=_env())
     assert r.returncode == 0, f'{nb.name} failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+
+def _code_cells(fn):
+    for i, c in enumerate(json.loads(Path(fn).read_text())['cells']):
+        if c['cell_type'] == 'code': yield i, ''.join(c['source'])
+
+def _builds_learner(nb: Path) -> str | None:
+    "'conv' if the lesson's code builds a ConvLearner, 'table' if it builds Rossmann's embedding network, else None."
+    code = '\n'.join(src for _, src in _code_cells(nb))
+    return 'conv' if 'ConvLearner.pretrained' in code else 'table' if 'get_learner(' in code else None
+
+def _other_path(nb: Path) -> str:
+    """The LESSONKIT_PRECISION value of the numeric path this lesson does NOT take by default on this machine: 'fp32' where
+    its models run in reduced precision (a CPU with native bfloat16, a GPU), else 'bf16' (emulated where the CPU lacks it).
+    The image lessons' models have convolutions; Rossmann's has none (float32 by default on every CPU)."""
+    from lessonkit.core import default_precision, choose_precision, default_device
+    p = default_precision()
+    if p == 'auto': p = 'fp32' if choose_precision(default_device(), conv=_builds_learner(nb) == 'conv')[0] is None else 'reduced'
+    return 'bf16' if p == 'fp32' else 'fp32'
+
+@pytest.mark.parametrize('nb', LESSONS, ids=[f'{p.name}-{_other_path(p)}' for p in LESSONS])
+def test_lesson_on_the_other_path(nb, monkeypatch):
+    """Every lesson a second time, forced onto the numeric path a student's machine takes where this one does not: the
+    float32 path of CPUs without native bfloat16, or the bfloat16 path of those with it (and of GPUs). Same asserts."""
+    other = _other_path(nb)
+    monkeypatch.setenv('LESSONKIT_PRECISION', other)
+    ran = run_like_jupyter(nb)
+    said = [l for c in ran.cells if c.cell_type == 'code' for o in c.get('outputs', []) for l in o.get('text', '').splitlines()
+            if l.startswith('precision:')]
+    if _builds_learner(nb): assert said and all(f'set by LESSONKIT_PRECISION={other}' in l for l in said), said
+    else: assert not said, said                          # a lesson without a Learner (how a CNN works) computes by hand
 
 def run_like_jupyter(fn: Path):
     "Run All: every code cell in order, in a fresh kernel whose working folder is the notebook's; fail on an error output."
@@ -35,12 +65,9 @@ def run_like_jupyter(fn: Path):
     except CellExecutionError as e: pytest.fail(f'{fn.name}: a cell failed under Run All:\n{str(e)[-6000:]}', pytrace=False)
     errors = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.get('output_type') == 'error']
     assert not errors, errors
+    return nb
 
 # --- the lessons' switches and nbdev's flags agree (static: no kernel)
-
-def _code_cells(fn):
-    for i, c in enumerate(json.loads(Path(fn).read_text())['cells']):
-        if c['cell_type'] == 'code': yield i, ''.join(c['source'])
 
 def _flags(src):
     "nbdev's directives of a cell: {'full': [], 'eval:': ['false'], ...}."
