@@ -3,7 +3,10 @@
 CPU rows: resnet18 from scratch at 32 px on real handwritten digits (scikit-learn's load_digits written as an
 ImageFolder tree of 40 px PNGs: 640 train, 320 valid, 10 classes), fixed epochs, one SGDR cycle, SGD momentum 0.9,
 same batch size and number of loader workers: wall time per epoch, final validation accuracy and peak RSS, lessonkit
-vs fastai. GPU rows (only where CUDA is available): training images/s of resnet34 at 224 px with mixed precision and
+vs fastai. Four variants per seed, their order rotating: lessonkit's defaults, lessonkit on its other numeric path
+(fp32 where the default is bfloat16, bf16 elsewhere: accuracy and time of the two paths), fastai's defaults, and, on a
+CPU with native bfloat16 only, fastai's best settings for it (to_bf16() + to_channelslast()); without native
+bfloat16 that row reads "not measured". GPU rows (only where CUDA is available): training images/s of resnet34 at 224 px with mixed precision and
 channels_last; LESSONKIT_BENCH_GPU_DRY_RUN=1 (run.py --gpu-dry-run) runs that code on the CPU at toy sizes instead.
 
 fastai lives in its own virtual environment, bench/.venv-fastai (git-ignored), created on first use with the same

@@ -37,7 +37,7 @@ def cpu_bf16_native(cpuinfo: str | None = None) -> bool:
 def choose_precision(device, conv: bool = True, cpu_bf16: bool | None = None, cuda_bf16: bool | None = None):
     "The fastest safe numeric path on `device`: (autocast dtype or None for float32, channels_last, a line saying so)."
     device = torch.device(device)
-    off = 'learn.to_fp32() turns it off'
+    off = 'learn.to_fp32() or LESSONKIT_PRECISION=fp32 turns it off'
     if device.type == 'cuda':
         if cuda_bf16 is None: cuda_bf16 = torch.cuda.is_bf16_supported()
         dtype, name = (torch.bfloat16, 'bfloat16') if cuda_bf16 else (torch.float16, 'float16 with gradient scaling')
