@@ -20,8 +20,7 @@ PARTS = {
     'backward': [('torch/_tensor.py', 'backward')],
     'optimizer step': [('torch/optim/optimizer.py', 'wrapper'), ('fastai/optimizer.py', 'step')],
     'metrics and loss outside the forward': [('lessonkit/metrics.py', '*'), ('fastai/metrics.py', '*'), ('fastai/learner.py', 'accumulate')],
-    'live view and progress bars': [('lessonkit/core.py', 'add_row'), ('lessonkit/core.py', 'progress'), ('lessonkit/core.py', 'update'),
-                                    ('fastprogress/', '*')],
+    'live view and progress bars': [('lessonkit/core.py', 'add_row'), ('lessonkit/core.py', 'progress'), ('fastprogress/', '*')],
 }
 COPY_OPS = ('aten::_to_copy', 'aten::copy_', 'aten::clone', 'aten::contiguous')
 

@@ -77,6 +77,13 @@ def spread(rs) -> str:
     return f'{min(rs):.3g}-{max(rs):.3g}'
 
 
+def agree_within_seeds(xs, ys) -> tuple[bool, float, float]:
+    """Do two sets of per-seed results agree? (yes when their medians differ by no more than the larger of the two
+    ranges over seeds, i.e. the change moves the result no more than the seed does; the difference; that range)."""
+    d, tol = abs(median(xs) - median(ys)), max(max(xs) - min(xs), max(ys) - min(ys))
+    return d <= tol, d, tol
+
+
 # ---------------------------------------------------------------- memory
 
 def _status_kb(field: str) -> float | None:

@@ -29,7 +29,8 @@ REPO = BENCH_DIR.parent
 for p in (str(REPO), str(BENCH_DIR)):
     if p not in sys.path: sys.path.insert(0, p)
 
-from _util import WORK, log, make_digits_folder, make_image_folder, make_row, median, paired_ratio, spread  # noqa: E402
+from _util import (WORK, agree_within_seeds, log, make_digits_folder, make_image_folder, make_row, median,  # noqa: E402
+                   paired_ratio, spread)
 
 FASTAI_VENV = BENCH_DIR / '.venv-fastai'
 FASTAI_PY = FASTAI_VENV / 'bin' / 'python'
@@ -100,19 +101,10 @@ def interleaved(fa_py: Path | None, args_for_seed, seeds, variants=None) -> dict
     return out
 
 
-def _other_precision() -> tuple[str, str]:
-    "(lessonkit's default path on this CPU for a conv net, the other one), as Learner(precision=...) values."
-    from lessonkit.core import choose_precision, default_precision
-    import torch
-    p = default_precision()
-    if p == 'auto': p = 'bf16' if choose_precision('cpu', conv=True)[0] == torch.bfloat16 else 'fp32'
-    return p, ('fp32' if p != 'fp32' else 'bf16')
-
-
 def cpu_rows(quick: bool, fa_py: Path | None, fa_note: str) -> list[dict]:
     # Real data that both libraries learn in a few epochs from scratch, so the accuracy row compares something: the
     # synthetic dogs-vs-cats sample needs ~15 epochs at 64 px (lesson 1) and stays near chance in a budget like this one.
-    from lessonkit.core import cpu_bf16_native
+    from lessonkit.core import cpu_bf16_native, resolved_precision
     n_trn, n_val = (320, 160) if quick else (640, 320)  # whole batches of 32: fastai drops a last partial batch, lessonkit keeps it
     path = make_digits_folder(WORK / f'digits_{n_trn}_{n_val}', n_trn, n_val)
     what_data = "scikit-learn's real 8x8 handwritten digits as 40 px PNGs, 10 classes"
@@ -121,7 +113,8 @@ def cpu_rows(quick: bool, fa_py: Path | None, fa_note: str) -> list[dict]:
     args = lambda seed: ['--path', str(path), '--arch', 'resnet18', '--sz', str(sz), '--bs', str(bs), '--epochs', str(epochs),
                          '--lr', str(lr), '--seed', str(seed), '--workers', str(workers), '--aug', 'basic']
     native = cpu_bf16_native()
-    default, other = _other_precision()
+    default = resolved_precision('cpu', conv=True)
+    other = 'fp32' if default != 'fp32' else 'bf16'
     variants = {'lessonkit': ('lessonkit', []), 'fastai': ('fastai', []), 'lessonkit other': ('lessonkit', ['--precision', other])}
     if native: variants['fastai best'] = ('fastai', ['--best'])
     res = interleaved(fa_py, args, seeds, variants)
@@ -172,13 +165,12 @@ def cpu_rows(quick: bool, fa_py: Path | None, fa_note: str) -> list[dict]:
         ]
     if lo:
         bf, fp = (lk, lo) if default == 'bf16' else (lo, lk)
-        spread_acc = max(max(r['val_acc'] for r in x) - min(r['val_acc'] for r in x) for x in (bf, fp))
-        d = abs(acc(bf) - acc(fp))
+        same, d, spread_acc = agree_within_seeds([r['val_acc'] for r in bf], [r['val_acc'] for r in fp])
         p_ratio, p_ratios = paired_ratio([epoch_of(r) for r in bf], [epoch_of(r) for r in fp])
         rows += [
             make_row('e2e accuracy, lessonkit bf16 vs fp32', what + '; lessonkit precision=bf16 vs fp32 (the default and '
                      f'the other path, {"native" if native else "emulated"} bfloat16)', acc(bf), '', reference=f'fp32: {acc(fp):.3f}',
-                     ratio=acc(bf) / acc(fp) if acc(fp) else None, goal="within the seeds' spread", ok=d <= spread_acc,
+                     ratio=acc(bf) / acc(fp) if acc(fp) else None, goal="within the seeds' spread", ok=same,
                      peak_rss_mb=rss(bf), rss_scope='row',
                      note=f'accuracies per seed: bf16 {accs(bf)}, fp32 {accs(fp)}; |median difference| {d:.3f} vs spread {spread_acc:.3f}'),
             make_row('e2e wall time per epoch, lessonkit bf16 vs fp32', what, per_epoch(bf), 's/epoch',

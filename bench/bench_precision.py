@@ -25,7 +25,7 @@ REPO = BENCH_DIR.parent
 for p in (str(REPO), str(BENCH_DIR)):
     if p not in sys.path: sys.path.insert(0, p)
 
-from _util import WORK, log, make_row, median  # noqa: E402
+from _util import agree_within_seeds, log, make_row, median  # noqa: E402
 
 PATHS = ('fp32', 'bf16')
 
@@ -44,9 +44,6 @@ def run_lesson(nb: Path, precision: str, seed: int, timeout: float = 3600) -> di
     log(f"  {nb.stem} {precision} seed {seed}: {res.get('metric')} = {res.get('value')}, {res['seconds']:.0f} s, "
         f"{res['notes']} check(s) not met")
     return res
-
-
-def spread(xs): return max(xs) - min(xs) if xs else float('nan')
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -72,15 +69,14 @@ def run(quick: bool = False) -> list[dict]:
             continue
         v = {p: [r['value'] for r in ok[p]] for p in PATHS}
         m = {p: median(v[p]) for p in PATHS}
-        tol = max(spread(v['fp32']), spread(v['bf16']))
-        agree = abs(m['bf16'] - m['fp32']) <= tol
+        agree, diff, tol = agree_within_seeds(v['bf16'], v['fp32'])
         secs = {p: [r['seconds'] for r in ok[p]] for p in PATHS}
         notes = {p: sum(r['notes'] for r in ok[p]) for p in PATHS}
         rows.append(make_row(
             f'precision: {nb.stem}', what, m['bf16'], '', reference=f"fp32: {m['fp32']:.4g}",
             ratio=m['bf16'] / m['fp32'] if m['fp32'] else None, goal='within the seeds\' spread', ok=agree,
             note=(f"{metric} per seed {seeds}: bf16 {[round(x, 4) for x in v['bf16']]}, fp32 {[round(x, 4) for x in v['fp32']]}; "
-                  f"|median difference| {abs(m['bf16'] - m['fp32']):.4f} vs spread {tol:.4f}; lesson seconds bf16 "
+                  f"|median difference| {diff:.4f} vs spread {tol:.4f}; lesson seconds bf16 "
                   f"{[round(x) for x in secs['bf16']]}, fp32 {[round(x) for x in secs['fp32']]} (median ratio bf16/fp32 "
                   f"{median(secs['bf16']) / median(secs['fp32']):.2f}); lesson checks not met: bf16 {notes['bf16']}, "
                   f"fp32 {notes['fp32']}")))

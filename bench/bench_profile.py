@@ -38,15 +38,15 @@ def run(quick: bool = False) -> list[dict]:
     what = (f'resnet18 from scratch, 64px, bs 32, SGDR {n_cycle} cycles cycle_mult 2, real digits 640/320, 2 workers, '
             f'{lk[0].get("threads")} torch thread(s); each library\'s defaults (lessonkit: {lk[0].get("amp")}, channels-last '
             f'{lk[0].get("channels_last")}); cProfile + torch.profiler, medians over {len(seeds)} run(s)')
-    part = lambda rs, k: median([r['profile']['parts'][k] for r in rs])
+    def figures(r):   # one run's seconds: the whole fit, each part, the tensor copies
+        p = r['profile']
+        return {'wall': p['wall_s'], **p['parts'], 'copies': p['copies_s']}
+    names = {'wall': 'profile: the whole fit', 'copies': 'profile: tensor copies (aten _to_copy/copy_/clone/contiguous, self CPU)'}
     rows = []
-    keys = list(lk[0]['profile']['parts'])
-    for k in ['wall'] + keys + ['copies']:
-        get = (lambda rs: median([r['profile']['wall_s'] for r in rs])) if k == 'wall' else \
-              (lambda rs: median([r['profile']['copies_s'] for r in rs])) if k == 'copies' else (lambda rs, k=k: part(rs, k))
-        name = {'wall': 'profile: the whole fit', 'copies': 'profile: tensor copies (aten _to_copy/copy_/clone/contiguous, self CPU)'}.get(k, f'profile: {k}')
-        a, b = get(lk), (get(fa) if fa else None)
-        rows.append(make_row(name, what, a, 's', reference=(f'fastai: {b:.3g} s' if fa else f'fastai not run ({fa_note})'),
+    for k in figures(lk[0]):
+        a, b = median([figures(r)[k] for r in lk]), (median([figures(r)[k] for r in fa]) if fa else None)
+        rows.append(make_row(names.get(k, f'profile: {k}'), what, a, 's',
+                             reference=(f'fastai: {b:.3g} s' if fa else f'fastai not run ({fa_note})'),
                              ratio=(a / b if fa and b else None), goal=None))
     top = lambda rs: ', '.join(f'{k} {v:.2f}' for k, v in rs[0]['profile']['top_ops'][:6])
     rows[0]['note'] = f"lessonkit's costliest ops (self CPU s): {top(lk)}" + (f"; fastai's: {top(fa)}" if fa else '')

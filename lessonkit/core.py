@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 # %% auto 0
-__all__ = ['PRECISIONS', 'default_device', 'cpu_bf16_native', 'choose_precision', 'default_precision', 'report_once', 'set_seed',
-           'in_notebook', 'in_test', 'is_tty', 'use_full_data', 'repo_root', 'data_root', 'atomic_write', 'atomic_save',
-           'TrainingView', 'progress', 'report', 'record_result']
+__all__ = ['PRECISIONS', 'default_device', 'cpu_bf16_native', 'choose_precision', 'default_precision', 'resolved_precision',
+           'report_once', 'set_seed', 'in_notebook', 'in_test', 'is_tty', 'use_full_data', 'repo_root', 'data_root',
+           'atomic_write', 'atomic_save', 'TrainingView', 'progress', 'report', 'record_result']
 
 # %% ../nbs/00_core.ipynb 4
 def default_device() -> torch.device:
@@ -58,6 +58,13 @@ def default_precision() -> str:
         raise ValueError(f"LESSONKIT_PRECISION={os.environ['LESSONKIT_PRECISION']!r}: set it to one of {', '.join(PRECISIONS)} "
                          "(or unset it: 'auto' picks what this device runs fastest).")
     return p
+
+def resolved_precision(device=None, conv: bool = True) -> str:
+    "The path a `Learner` built now without `precision=` takes, as 'fp32', 'bf16' or 'fp16' (`auto` resolved for `device`)."
+    p = default_precision()
+    if p != 'auto': return p
+    dtype = choose_precision(device if device is not None else default_device(), conv)[0]
+    return {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}[dtype]
 
 _reported: set = set()
 def report_once(msg: str):

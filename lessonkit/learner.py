@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 from .core import (default_device, atomic_save, progress, report, in_notebook, TrainingView, choose_precision,
-                            report_once, default_precision, cpu_bf16_native)
+                            report_once, default_precision, cpu_bf16_native, PRECISIONS)
 from .sched import (n_epochs, sgdr_mult, lr_find_lr, fit_schedule, SmoothLoss, Recorder, preview_schedule)
 
 # %% auto 0
@@ -101,7 +101,7 @@ def _precision_state(precision: str | None, device: torch.device, model: nn.Modu
         dtype, cl = (torch.float16 if precision == 'fp16' else torch.bfloat16), conv
         if dtype == torch.float16 and device.type != 'cuda':
             raise ValueError(f"{asked} needs a CUDA GPU (float16 autocast); on the CPU use bf16 or fp32.")
-    else: raise ValueError(f"precision={precision!r}: use 'auto', 'fp32', 'fp16' or 'bf16'.")
+    else: raise ValueError(f"precision={precision!r}: use {', '.join(map(repr, PRECISIONS))}.")
     if from_env and precision != 'auto':
         msg = f"precision: {_PATHS[dtype]}{' and channels-last' if cl else ''}, set by {asked}"
         if dtype == torch.bfloat16 and device.type == 'cpu' and not cpu_bf16_native():

@@ -35,10 +35,8 @@ def _other_path(nb: Path) -> str:
     """The LESSONKIT_PRECISION value of the numeric path this lesson does NOT take by default on this machine: 'fp32' where
     its models run in reduced precision (a CPU with native bfloat16, a GPU), else 'bf16' (emulated where the CPU lacks it).
     The image lessons' models have convolutions; Rossmann's has none (float32 by default on every CPU)."""
-    from lessonkit.core import default_precision, choose_precision, default_device
-    p = default_precision()
-    if p == 'auto': p = 'fp32' if choose_precision(default_device(), conv=_builds_learner(nb) == 'conv')[0] is None else 'reduced'
-    return 'bf16' if p == 'fp32' else 'fp32'
+    from lessonkit.core import resolved_precision
+    return 'bf16' if resolved_precision(conv=_builds_learner(nb) == 'conv') == 'fp32' else 'fp32'
 
 @pytest.mark.parametrize('nb', LESSONS, ids=[f'{p.name}-{_other_path(p)}' for p in LESSONS])
 def test_lesson_on_the_other_path(nb, monkeypatch):
